@@ -1,0 +1,549 @@
+//! The warehouse DDL: what `CREATE EXTERNAL TABLE`, `ALTER TABLE`, `COMMENT ON` and `DROP TABLE`
+//! mean for the catalog. Each statement becomes one catalog commit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::logical_expr::{DdlStatement, Expr, LogicalPlan};
+use datafusion::sql::parser::{CreateExternalTable, Statement as DFStatement};
+use datafusion::sql::planner::IdentNormalizer;
+use datafusion::sql::sqlparser::ast::{
+    AlterTable, AlterTableOperation, ColumnOption, CommentObject, ForeignKeyConstraint, Ident, IndexColumn, ObjectName,
+    PrimaryKeyConstraint, TableConstraint,
+};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectMeta;
+use starhouse_catalog::{
+    CatalogError, Change, Column, ForeignKey, PrimaryKey, Role, SortKey, TableDef, TableName, Version,
+};
+
+use crate::error::EngineError;
+use crate::session::{Output, Session};
+use crate::{SCHEMA_NAME, location, tables};
+
+/// The normalised name of an identifier: unquoted names are folded to lower case.
+fn normalize(ident: &Ident) -> String {
+    IdentNormalizer::new(true).normalize(ident.clone())
+}
+
+/// The warehouse table an object name refers to (`t`, `public.t` or `starhouse.public.t`).
+pub(crate) fn table_name(name: &ObjectName) -> Result<TableName, EngineError> {
+    let parts: Vec<String> =
+        name.0.iter().map(|part| part.as_ident().map(normalize).unwrap_or_else(|| part.to_string())).collect();
+    match parts.as_slice() {
+        [table] => Ok(TableName::new(table)),
+        [schema, table] | [_, schema, table] if schema == SCHEMA_NAME => Ok(TableName::new(table)),
+        _ => Err(EngineError::unsupported(
+            format!("the table name {name}"),
+            format!("warehouse tables live in the {SCHEMA_NAME} schema"),
+        )),
+    }
+}
+
+fn key_columns(columns: &[IndexColumn]) -> Result<Vec<String>, EngineError> {
+    columns
+        .iter()
+        .map(|c| match &c.column.expr {
+            datafusion::sql::sqlparser::ast::Expr::Identifier(ident) => Ok(normalize(ident)),
+            other => {
+                Err(EngineError::unsupported(format!("the key expression {other}"), "keys are lists of column names"))
+            }
+        })
+        .collect()
+}
+
+/// A key declared in SQL, before it is checked against the table.
+enum Key {
+    Primary(PrimaryKey),
+    Foreign(ForeignKey),
+}
+
+/// The key a table constraint declares. `table` names the table for default constraint names.
+fn key_from_constraint(def: &TableDef, constraint: &TableConstraint) -> Result<Key, EngineError> {
+    match constraint {
+        TableConstraint::PrimaryKey(PrimaryKeyConstraint { name, columns, .. }) => Ok(Key::Primary(PrimaryKey {
+            name: name.as_ref().map(normalize).unwrap_or_else(|| def.default_primary_key_name()),
+            columns: key_columns(columns)?,
+        })),
+        TableConstraint::ForeignKey(ForeignKeyConstraint {
+            name, columns, foreign_table, referred_columns, ..
+        }) => {
+            let columns: Vec<String> = columns.iter().map(normalize).collect();
+            Ok(Key::Foreign(ForeignKey {
+                name: name.as_ref().map(normalize).unwrap_or_else(|| def.default_foreign_key_name(&columns)),
+                columns,
+                references: table_name(foreign_table)?,
+                referenced_columns: referred_columns.iter().map(normalize).collect(),
+            }))
+        }
+        other => Err(EngineError::unsupported(
+            format!("the constraint {other}"),
+            "declare PRIMARY KEY or FOREIGN KEY ... REFERENCES",
+        )),
+    }
+}
+
+/// Adds a declared key to a table definition.
+fn add_key(def: &mut TableDef, key: Key) -> Result<(), EngineError> {
+    match key {
+        Key::Primary(pk) => {
+            if let Some(existing) = &def.primary_key {
+                return Err(CatalogError::PrimaryKeyExists {
+                    table: def.name.to_string(),
+                    existing: existing.columns.join(", "),
+                }
+                .into());
+            }
+            def.primary_key = Some(pk);
+        }
+        Key::Foreign(fk) => def.foreign_keys.push(fk),
+    }
+    Ok(())
+}
+
+/// What `CREATE EXTERNAL TABLE` declares beyond what DataFusion plans: keys and column comments.
+struct Declarations {
+    constraints: Vec<TableConstraint>,
+    column_comments: HashMap<String, String>,
+}
+
+/// Takes the keys and comments out of the statement (DataFusion plans the rest) and returns them.
+fn take_declarations(create: &mut CreateExternalTable) -> Declarations {
+    let mut constraints = std::mem::take(&mut create.constraints);
+    let mut column_comments = HashMap::new();
+    for column in &mut create.columns {
+        let name = normalize(&column.name);
+        column.options.retain(|option| {
+            let as_table_constraint = match &option.option {
+                ColumnOption::PrimaryKey(pk) => Some(TableConstraint::PrimaryKey(PrimaryKeyConstraint {
+                    name: option.name.clone(),
+                    columns: vec![IndexColumn::from(column.name.clone())],
+                    ..pk.clone()
+                })),
+                ColumnOption::ForeignKey(fk) => Some(TableConstraint::ForeignKey(ForeignKeyConstraint {
+                    name: option.name.clone(),
+                    columns: vec![column.name.clone()],
+                    ..fk.clone()
+                })),
+                ColumnOption::Unique(unique) => Some(TableConstraint::Unique(unique.clone())),
+                ColumnOption::Comment(comment) => {
+                    column_comments.insert(name.clone(), comment.clone());
+                    return false;
+                }
+                _ => None,
+            };
+            match as_table_constraint {
+                Some(constraint) => {
+                    constraints.push(constraint);
+                    false
+                }
+                None => true,
+            }
+        });
+    }
+    Declarations { constraints, column_comments }
+}
+
+pub(crate) async fn create_external_table(
+    session: &Session,
+    operation: &str,
+    mut create: CreateExternalTable,
+) -> Result<Output, EngineError> {
+    const TAG: &str = "CREATE EXTERNAL TABLE";
+    let name = table_name(&create.name)?;
+    if !create.file_type.eq_ignore_ascii_case("parquet") {
+        return Err(EngineError::unsupported(
+            format!("STORED AS {}", create.file_type),
+            "external tables are Parquet (STORED AS PARQUET)",
+        ));
+    }
+    if create.unbounded || create.temporary {
+        return Err(EngineError::unsupported(
+            "UNBOUNDED or TEMPORARY external tables",
+            "warehouse tables are bounded and persistent",
+        ));
+    }
+    let [user_location] = create.locations.as_slice() else {
+        return Err(EngineError::unsupported("more than one LOCATION", "give one folder, file or glob"));
+    };
+    let user_location = user_location.clone();
+    let (if_not_exists, or_replace) = (create.if_not_exists, create.or_replace);
+    if session.engine().warehouse().current().tables.contains_key(&name) {
+        if if_not_exists {
+            return Ok(Output::Command(TAG.into()));
+        }
+        if !or_replace {
+            return Err(CatalogError::TableExists { name: name.to_string() }.into());
+        }
+    }
+
+    let declarations = take_declarations(&mut create);
+    let state = session.context().state();
+    let plan = state.statement_to_plan(DFStatement::CreateExternalTable(create)).await?;
+    let LogicalPlan::Ddl(DdlStatement::CreateExternalTable(planned)) = plan else {
+        unreachable!("DataFusion plans CREATE EXTERNAL TABLE as CreateExternalTable");
+    };
+
+    let root = session.engine().warehouse().root();
+    let location = location::from_user(root, &user_location)?;
+    let url = location::to_listing_url(root, &location)?;
+    let store = state.runtime_env().object_store(&url)?;
+    let extension = if url.is_collection() { ".parquet" } else { "" };
+    let files: Vec<ObjectMeta> = url
+        .list_all_files(&state, store.as_ref(), extension)
+        .await?
+        .try_filter(|meta| futures::future::ready(meta.size > 0))
+        .try_collect()
+        .await?;
+
+    let declared: &Schema = planned.schema.as_arrow();
+    let file_schema = if files.is_empty() {
+        if declared.fields().is_empty() {
+            return Err(EngineError::NoDataFiles { location: user_location });
+        }
+        None
+    } else {
+        Some(common_file_schema(&state, &store, &files, &user_location).await?)
+    };
+
+    let mut columns: Vec<Column> = match (&file_schema, declared.fields().is_empty()) {
+        (Some(inferred), true) => inferred
+            .fields()
+            .iter()
+            .map(|f| column(f.name(), f.data_type(), f.is_nullable()))
+            .chain(planned.table_partition_cols.iter().map(|p| {
+                let partition_type = DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8));
+                column(p, &partition_type, false)
+            }))
+            .collect(),
+        (_, false) => {
+            let partition_columns = &planned.table_partition_cols;
+            if let Some(inferred) = &file_schema {
+                for field in declared.fields() {
+                    if !partition_columns.contains(field.name()) && inferred.field_with_name(field.name()).is_err() {
+                        return Err(EngineError::SchemaMismatch {
+                            location: user_location,
+                            detail: format!("declared column {} is not in the files", field.name()),
+                        });
+                    }
+                }
+            }
+            // Partition columns last, as DataFusion's listing tables have them.
+            let (data, partitions): (Vec<_>, Vec<_>) =
+                declared.fields().iter().partition(|f| !partition_columns.contains(f.name()));
+            data.into_iter().chain(partitions).map(|f| column(f.name(), f.data_type(), f.is_nullable())).collect()
+        }
+        (None, true) => unreachable!("an empty location without columns was rejected above"),
+    };
+    for column in &mut columns {
+        column.comment = declarations.column_comments.get(&column.name).cloned();
+    }
+
+    let mut def = TableDef::new(name.clone(), columns, location);
+    def.partition_columns = planned.table_partition_cols.clone();
+    def.sort_order = sort_order(&planned.order_exprs)?;
+    for constraint in &declarations.constraints {
+        let key = key_from_constraint(&def, constraint)?;
+        add_key(&mut def, key)?;
+    }
+    if !def.partition_columns.is_empty() {
+        let options = tables::listing_options(&Default::default(), &def, extension)?;
+        options.validate_partitions(&state, &url).await?;
+    }
+
+    session
+        .engine()
+        .warehouse()
+        .commit(operation, |current: &Version| {
+            if current.tables.contains_key(&def.name) && !or_replace {
+                return Err(CatalogError::TableExists { name: def.name.to_string() }.into());
+            }
+            Ok::<_, EngineError>(vec![Change::PutTable(def.clone())])
+        })
+        .await?;
+    Ok(Output::Command(TAG.into()))
+}
+
+fn column(name: &str, data_type: &DataType, nullable: bool) -> Column {
+    Column { name: name.to_string(), data_type: data_type.clone(), nullable, comment: None }
+}
+
+/// The schema every file at the location has, or an error naming the first file that differs.
+async fn common_file_schema(
+    state: &datafusion::execution::SessionState,
+    store: &Arc<dyn object_store::ObjectStore>,
+    files: &[ObjectMeta],
+    location: &str,
+) -> Result<Arc<Schema>, EngineError> {
+    let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+    let format = &format;
+    let schemas: Vec<Arc<Schema>> = futures::stream::iter(files.iter().cloned())
+        .map(|file: ObjectMeta| async move { format.infer_schema(state, store, &[file]).await })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    let Some(first) = schemas.first() else {
+        return Err(EngineError::NoDataFiles { location: location.to_string() });
+    };
+    let mut fields: Vec<_> = first.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (schema, file) in schemas.iter().zip(files).skip(1) {
+        if let Some(detail) = schema_difference(first, schema, &files[0].location, &file.location) {
+            return Err(EngineError::SchemaMismatch { location: location.to_string(), detail });
+        }
+        for field in &mut fields {
+            if schema.field_with_name(field.name()).is_ok_and(|f| f.is_nullable()) {
+                field.set_nullable(true);
+            }
+        }
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// How two files' schemas differ, if they do (names and types; nullability may differ).
+fn schema_difference(
+    a: &Schema,
+    b: &Schema,
+    a_path: &object_store::path::Path,
+    b_path: &object_store::path::Path,
+) -> Option<String> {
+    for field in a.fields() {
+        match b.field_with_name(field.name()) {
+            Err(_) => return Some(format!("column {} is in /{a_path} but not in /{b_path}", field.name())),
+            Ok(other) if other.data_type() != field.data_type() => {
+                return Some(format!(
+                    "column {} is {} in /{a_path} but {} in /{b_path}",
+                    field.name(),
+                    field.data_type(),
+                    other.data_type()
+                ));
+            }
+            Ok(_) => {}
+        }
+    }
+    b.fields()
+        .iter()
+        .find(|f| a.field_with_name(f.name()).is_err())
+        .map(|f| format!("column {} is in /{b_path} but not in /{a_path}", f.name()))
+}
+
+/// The sort order of `WITH ORDER (...)`: column names only, one ordering.
+fn sort_order(orderings: &[Vec<datafusion::logical_expr::SortExpr>]) -> Result<Vec<SortKey>, EngineError> {
+    let [ordering] = orderings else {
+        if orderings.is_empty() {
+            return Ok(Vec::new());
+        }
+        return Err(EngineError::unsupported(
+            "more than one WITH ORDER clause",
+            "declare the one order the files are sorted by",
+        ));
+    };
+    ordering
+        .iter()
+        .map(|sort| match &sort.expr {
+            Expr::Column(column) => {
+                Ok(SortKey { column: column.name.clone(), descending: !sort.asc, nulls_first: sort.nulls_first })
+            }
+            other => Err(EngineError::unsupported(
+                format!("WITH ORDER by the expression {other}"),
+                "sort keys are column names",
+            )),
+        })
+        .collect()
+}
+
+/// Commits a change to one table's definition, re-applied on the latest version if another
+/// writer commits first.
+async fn alter(
+    session: &Session,
+    operation: &str,
+    name: &TableName,
+    change: impl Fn(&mut TableDef) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    session
+        .engine()
+        .warehouse()
+        .commit(operation, |current: &Version| {
+            let mut def = current.table(name.as_str())?.as_ref().clone();
+            change(&mut def)?;
+            Ok::<_, EngineError>(vec![Change::PutTable(def)])
+        })
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn set_role(
+    session: &Session,
+    operation: &str,
+    table: &ObjectName,
+    role: Option<Role>,
+) -> Result<Output, EngineError> {
+    let name = table_name(table)?;
+    alter(session, operation, &name, |def| {
+        def.role = role;
+        Ok(())
+    })
+    .await?;
+    Ok(Output::Command("ALTER TABLE".into()))
+}
+
+pub(crate) async fn alter_table(
+    session: &Session,
+    operation: &str,
+    alter_table: AlterTable,
+) -> Result<Output, EngineError> {
+    let name = table_name(&alter_table.name)?;
+    if alter_table.if_exists && !session.engine().warehouse().current().tables.contains_key(&name) {
+        return Ok(Output::Command("ALTER TABLE".into()));
+    }
+    alter(session, operation, &name, |def| {
+        for op in &alter_table.operations {
+            match op {
+                AlterTableOperation::AddConstraint { constraint, .. } => {
+                    let key = key_from_constraint(def, constraint)?;
+                    add_key(def, key)?;
+                }
+                AlterTableOperation::DropConstraint { if_exists, name, .. } => {
+                    drop_constraint(def, &normalize(name), *if_exists)?;
+                }
+                AlterTableOperation::DropForeignKey { name, .. } => drop_constraint(def, &normalize(name), false)?,
+                AlterTableOperation::DropPrimaryKey { .. } => {
+                    let pk = def.primary_key.as_ref().map(|pk| pk.name.clone());
+                    match pk {
+                        Some(pk) => drop_constraint(def, &pk, false)?,
+                        None => {
+                            return Err(CatalogError::UnknownConstraint {
+                                table: def.name.to_string(),
+                                name: "PRIMARY KEY".into(),
+                            }
+                            .into());
+                        }
+                    }
+                }
+                other => {
+                    return Err(EngineError::unsupported(
+                        format!("ALTER TABLE ... {other}"),
+                        "ALTER TABLE can add and drop keys (ADD PRIMARY KEY, ADD FOREIGN KEY, DROP CONSTRAINT) and set the role (SET ROLE)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(Output::Command("ALTER TABLE".into()))
+}
+
+fn drop_constraint(def: &mut TableDef, name: &str, if_exists: bool) -> Result<(), EngineError> {
+    if def.primary_key.as_ref().is_some_and(|pk| pk.name == name) {
+        def.primary_key = None;
+        return Ok(());
+    }
+    let before = def.foreign_keys.len();
+    def.foreign_keys.retain(|fk| fk.name != name);
+    if def.foreign_keys.len() == before && !if_exists {
+        return Err(CatalogError::UnknownConstraint { table: def.name.to_string(), name: name.to_string() }.into());
+    }
+    Ok(())
+}
+
+pub(crate) async fn comment(
+    session: &Session,
+    operation: &str,
+    object_type: CommentObject,
+    object: &ObjectName,
+    comment: Option<String>,
+    if_exists: bool,
+) -> Result<Output, EngineError> {
+    let (table, column) = match object_type {
+        CommentObject::Table => (table_name(object)?, None),
+        CommentObject::Column => {
+            let mut parts = object.0.clone();
+            let column = parts.pop().and_then(|p| p.as_ident().map(normalize));
+            let (Some(column), false) = (column, parts.is_empty()) else {
+                return Err(EngineError::unsupported(
+                    format!("COMMENT ON COLUMN {object}"),
+                    "name the column as table.column",
+                ));
+            };
+            (table_name(&ObjectName(parts))?, Some(column))
+        }
+        other => {
+            return Err(EngineError::unsupported(
+                format!("COMMENT ON {other}"),
+                "comments can be set on tables and columns",
+            ));
+        }
+    };
+    if if_exists && !session.engine().warehouse().current().tables.contains_key(&table) {
+        return Ok(Output::Command("COMMENT".into()));
+    }
+    alter(session, operation, &table, |def| {
+        match &column {
+            Some(column) => def.column_mut(column)?.comment = comment.clone(),
+            None => def.comment = comment.clone(),
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(Output::Command("COMMENT".into()))
+}
+
+pub(crate) async fn drop_tables(
+    session: &Session,
+    operation: &str,
+    names: &[ObjectName],
+    if_exists: bool,
+    cascade: bool,
+) -> Result<Output, EngineError> {
+    let names = names.iter().map(table_name).collect::<Result<Vec<_>, _>>()?;
+    session
+        .engine()
+        .warehouse()
+        .commit(operation, |current: &Version| {
+            let mut dropped = Vec::new();
+            for name in &names {
+                if current.tables.contains_key(name) {
+                    dropped.push(name.clone());
+                } else if !if_exists {
+                    current.table(name.as_str())?;
+                }
+            }
+            let mut changes = Vec::new();
+            if cascade {
+                // Like PostgreSQL, CASCADE drops the foreign keys that reference the tables, not
+                // the tables that hold them.
+                for table in current.tables.values().filter(|t| !dropped.contains(&t.name)) {
+                    if table.foreign_keys.iter().any(|fk| dropped.contains(&fk.references)) {
+                        let mut def = table.as_ref().clone();
+                        def.foreign_keys.retain(|fk| !dropped.contains(&fk.references));
+                        changes.push(Change::PutTable(def));
+                    }
+                }
+            }
+            changes.extend(dropped.into_iter().map(Change::DropTable));
+            Ok::<_, EngineError>(changes)
+        })
+        .await?;
+    Ok(Output::Command("DROP TABLE".into()))
+}
+
+/// A friendly name for a DDL statement DataFusion would run in memory, which the warehouse
+/// does not store.
+pub(crate) fn ddl_statement_name(ddl: &DdlStatement) -> &'static str {
+    match ddl {
+        DdlStatement::CreateMemoryTable(_) => "CREATE TABLE",
+        DdlStatement::CreateView(_) => "CREATE VIEW",
+        DdlStatement::CreateCatalogSchema(_) => "CREATE SCHEMA",
+        DdlStatement::CreateCatalog(_) => "CREATE DATABASE",
+        DdlStatement::DropView(_) => "DROP VIEW",
+        DdlStatement::DropCatalogSchema(_) => "DROP SCHEMA",
+        DdlStatement::CreateFunction(_) => "CREATE FUNCTION",
+        DdlStatement::DropFunction(_) => "DROP FUNCTION",
+        DdlStatement::CreateIndex(_) => "CREATE INDEX",
+        DdlStatement::CreateExternalTable(_) => "CREATE EXTERNAL TABLE",
+        DdlStatement::DropTable(_) => "DROP TABLE",
+    }
+}

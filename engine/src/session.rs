@@ -1,0 +1,152 @@
+//! A session: one user's settings and the statements they run.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{ObjectType, Statement as SQLStatement};
+use futures::TryStreamExt;
+use starhouse_catalog::TableName;
+
+use crate::error::EngineError;
+use crate::sql::{Parsed, Statement};
+use crate::{CATALOG_NAME, Engine, SCHEMA_NAME, ddl, describe};
+
+/// What a statement answers.
+pub enum Output {
+    /// Rows, streamed as they are computed. Dropping the stream cancels the query.
+    Rows(SendableRecordBatchStream),
+    /// A statement that changed something, with its command tag (`CREATE EXTERNAL TABLE`, `SET`).
+    Command(String),
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Rows(stream) => write!(f, "Rows({:?})", stream.schema()),
+            Output::Command(tag) => write!(f, "Command({tag})"),
+        }
+    }
+}
+
+/// One user's session: its own DataFusion settings over the engine's shared warehouse.
+pub struct Session {
+    engine: Arc<Engine>,
+    ctx: SessionContext,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("session_id", &self.ctx.session_id()).finish()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(engine: Arc<Engine>) -> Self {
+        let ctx = SessionContext::new_with_config_rt(Engine::session_config(), Arc::clone(&engine.runtime));
+        let catalog = MemoryCatalogProvider::new();
+        catalog
+            .register_schema(SCHEMA_NAME, Arc::clone(&engine.tables) as _)
+            .expect("a memory catalog always accepts a schema");
+        ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
+        Self { engine, ctx }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// DataFusion's context of this session, for front ends that need its settings.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Runs one statement. For queries the rows are computed as the stream is read.
+    pub async fn execute(&self, statement: Statement) -> Result<Output, EngineError> {
+        let version = self.engine.warehouse.refresh().await?;
+        let operation = statement.to_string();
+        match statement.0 {
+            Parsed::SetRole { table, role } => ddl::set_role(self, &operation, &table, role).await,
+            Parsed::DataFusion(statement) => match *statement {
+                DFStatement::CreateExternalTable(create) => ddl::create_external_table(self, &operation, create).await,
+                DFStatement::Statement(statement) => match *statement {
+                    SQLStatement::AlterTable(alter) => ddl::alter_table(self, &operation, alter).await,
+                    SQLStatement::Comment { object_type, object_name, comment, if_exists } => {
+                        ddl::comment(self, &operation, object_type, &object_name, comment, if_exists).await
+                    }
+                    SQLStatement::Drop { object_type: ObjectType::Table, if_exists, names, cascade, .. } => {
+                        ddl::drop_tables(self, &operation, &names, if_exists, cascade).await
+                    }
+                    SQLStatement::ShowTables { .. } => Ok(describe::show_tables(&version)),
+                    SQLStatement::ExplainTable { table_name, .. } => {
+                        let name = ddl::table_name(&table_name)?;
+                        Ok(describe::describe_table(version.table(name.as_str())?))
+                    }
+                    other => self.run_datafusion(DFStatement::Statement(Box::new(other))).await,
+                },
+                other => self.run_datafusion(other).await,
+            },
+        }
+    }
+
+    /// Parses and runs every statement in `sql`, collecting the rows of the last one. For tests,
+    /// scripts and small results; front ends stream [`Session::execute`]'s output instead.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
+        let mut batches = Vec::new();
+        for statement in crate::sql::parse(sql)? {
+            batches = match self.execute(statement).await? {
+                Output::Rows(stream) => stream.try_collect().await?,
+                Output::Command(_) => Vec::new(),
+            };
+        }
+        Ok(batches)
+    }
+
+    /// Queries, `EXPLAIN`, `SET`, `SHOW` and everything else that DataFusion answers by itself.
+    async fn run_datafusion(&self, statement: DFStatement) -> Result<Output, EngineError> {
+        let state = self.ctx.state();
+        let plan = match state.statement_to_plan(statement.clone()).await {
+            Ok(plan) => plan,
+            Err(error) => {
+                self.check_table_references(&statement)?;
+                return Err(error.into());
+            }
+        };
+        match &plan {
+            LogicalPlan::Ddl(ddl) => {
+                return Err(EngineError::unsupported(
+                    ddl::ddl_statement_name(ddl),
+                    "the warehouse holds external Parquet tables (CREATE EXTERNAL TABLE)",
+                ));
+            }
+            LogicalPlan::Dml(dml) => {
+                return Err(EngineError::unsupported(dml.op.name(), "tables are read from their Parquet files"));
+            }
+            LogicalPlan::Statement(PlanStatement::SetVariable(_)) => {
+                self.ctx.execute_logical_plan(plan).await?.collect().await?;
+                return Ok(Output::Command("SET".into()));
+            }
+            _ => {}
+        }
+        let frame = self.ctx.execute_logical_plan(plan).await?;
+        Ok(Output::Rows(frame.execute_stream().await?))
+    }
+
+    /// A table named in a statement that the warehouse does not have is reported with the
+    /// closest existing name, rather than as DataFusion reports it (without one).
+    fn check_table_references(&self, statement: &DFStatement) -> Result<(), EngineError> {
+        let version = self.engine.warehouse.current();
+        for reference in self.ctx.state().resolve_table_references(statement)? {
+            let ours = reference.catalog().is_none_or(|c| c == CATALOG_NAME)
+                && reference.schema().is_none_or(|s| s == SCHEMA_NAME);
+            if ours && !version.tables.contains_key(&TableName::new(reference.table())) {
+                version.table(reference.table())?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,175 @@
+//! `starhouse`: the command line of the Starhouse warehouse engine.
+//!
+//! With no statements to run it opens the interactive shell (`repl`); with `-c`, `-f` or piped
+//! input it runs them and exits, errors on standard error and a non-zero status. `starhouse demo`
+//! (re)creates the bundled demo warehouse. Input is split into statements by `input`, run by
+//! `runner` (meta-commands in `meta`) and written by `render`.
+//!
+//! The shell knows the engine's API only: no SQL semantics or catalog rules live here.
+
+mod complete;
+mod input;
+mod meta;
+mod render;
+mod repl;
+mod runner;
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Parser, Subcommand};
+use starhouse_engine::{Engine, demo};
+
+use crate::render::{Format, TableStyle};
+use crate::runner::{Flow, Runner};
+
+/// Starhouse: an analytical warehouse engine for star schemas of Parquet files.
+#[derive(Debug, Parser)]
+#[command(name = "starhouse", version, about)]
+struct Args {
+    /// The warehouse to open: a folder (created if new) or file:// URL. Without it, the bundled
+    /// demo warehouse, created on first use.
+    #[arg(short, long, env = "STARHOUSE_WAREHOUSE", global = true)]
+    warehouse: Option<String>,
+
+    /// Run these statements and exit (may be given more than once).
+    #[arg(short, long = "command", value_name = "SQL")]
+    command: Vec<String>,
+
+    /// Run the statements in this file and exit.
+    #[arg(short, long, value_name = "FILE")]
+    file: Option<PathBuf>,
+
+    /// How results are written.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+
+    /// Show at most this many rows of a table result (the first and last halves); 0 shows all.
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    max_rows: usize,
+
+    #[command(subcommand)]
+    subcommand: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// (Re)create the demo retail star schema (in --warehouse, or the bundled demo warehouse).
+    Demo {
+        /// About a million sales per unit of scale.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+    },
+}
+
+/// The bundled demo warehouse: `starhouse/demo` in the user's data folder.
+fn demo_root() -> Result<PathBuf> {
+    let data =
+        dirs::data_dir().ok_or_else(|| anyhow!("no data folder found for the demo warehouse: give --warehouse"))?;
+    Ok(data.join("starhouse").join("demo"))
+}
+
+async fn create_demo(engine: &Arc<Engine>, scale: f64) -> Result<()> {
+    eprintln!("Creating the demo warehouse (scale {scale}) at {}", engine.warehouse().root());
+    let summary = demo::create(engine, scale).await?;
+    let rows: Vec<String> = summary.rows.iter().map(|(table, rows)| format!("{table} {rows}")).collect();
+    eprintln!("Created in {:.2} s: {}", summary.elapsed.as_secs_f64(), rows.join(", "));
+    Ok(())
+}
+
+/// Opens the warehouse the arguments name. The bundled demo warehouse is filled on first use,
+/// unless `fill_demo` is false (because the caller is about to fill it).
+async fn open(args: &Args, fill_demo: bool) -> Result<Arc<Engine>> {
+    let (root, is_demo) = match &args.warehouse {
+        Some(root) => (root.clone(), false),
+        None => (demo_root()?.display().to_string(), true),
+    };
+    let (engine, created) = Engine::open(&root).await.with_context(|| format!("cannot open the warehouse {root}"))?;
+    if is_demo && fill_demo && engine.warehouse().current().tables.is_empty() {
+        create_demo(&engine, 1.0).await?;
+    } else if created && !is_demo {
+        eprintln!("Created an empty warehouse at {}", engine.warehouse().root());
+    }
+    Ok(engine)
+}
+
+fn run(args: Args) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Some(Command::Demo { scale }) = &args.subcommand {
+        runtime.block_on(async { create_demo(&open(&args, false).await?, *scale).await })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let engine = runtime.block_on(open(&args, true))?;
+
+    let interactive = args.command.is_empty() && args.file.is_none() && std::io::stdin().is_terminal();
+    let terminal = std::io::stdout().is_terminal();
+    let mut runner = Runner {
+        session: engine.session(),
+        format: args.format,
+        style: TableStyle {
+            expanded: false,
+            max_rows: args.max_rows,
+            max_cell_width: if terminal { 60 } else { 200 },
+            max_width: terminal.then(terminal_width).flatten(),
+        },
+        timing: interactive,
+        output: Box::new(std::io::stdout()),
+    };
+
+    if interactive {
+        let tables = engine.warehouse().current().tables.len();
+        eprintln!(
+            "Starhouse {} · warehouse {} ({tables} tables)\nType \\? for help, \\q or Ctrl-D to quit.",
+            env!("CARGO_PKG_VERSION"),
+            engine.warehouse().root()
+        );
+        repl::run(&runtime, runner)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let mut scripts = args.command.clone();
+    if let Some(file) = &args.file {
+        scripts.push(std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?);
+    }
+    if args.command.is_empty() && args.file.is_none() {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("cannot read standard input")?;
+        scripts.push(text);
+    }
+    for script in scripts {
+        match runtime.block_on(runner.run_text(&script)) {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Quit) => break,
+            Err(error) => {
+                eprintln!("Error: {error:#}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The terminal's width in columns, from `COLUMNS` or the terminal itself.
+fn terminal_width() -> Option<usize> {
+    if let Some(columns) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(columns);
+    }
+    terminal_size::terminal_size().map(|(width, _)| usize::from(width.0))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("STARHOUSE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("Error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
