@@ -239,7 +239,7 @@ type TableFiles = (&'static str, Vec<Vec<u8>>, usize);
 
 /// Generates every table as Parquet file contents. CPU-bound: run it off the async threads.
 fn generate(scale: f64) -> Result<Vec<TableFiles>, EngineError> {
-    let mut rng = Rng(0x5EED_0F_57A2_0000);
+    let mut rng = Rng(0x5EED_0F57_A200_0000);
     let dates = date_dimension()?;
     let (products, prices) = product_dimension(&mut rng)?;
     let stores = store_dimension(&mut rng)?;

@@ -23,6 +23,9 @@ use crate::location;
 /// are ignored. A single-file or glob location is taken as written.
 const PARQUET_EXTENSION: &str = ".parquet";
 
+/// A table as built for DataFusion, with the definition it was built from.
+type Built = (Arc<TableDef>, Arc<dyn TableProvider>);
+
 /// The schema provider behind `starhouse.public`: always the catalog's current version.
 #[derive(Debug)]
 pub(crate) struct WarehouseSchema {
@@ -30,7 +33,7 @@ pub(crate) struct WarehouseSchema {
     runtime: Arc<RuntimeEnv>,
     parquet: TableParquetOptions,
     /// Listing tables built so far, rebuilt when the definition changes.
-    built: Mutex<HashMap<TableName, (Arc<TableDef>, Arc<dyn TableProvider>)>>,
+    built: Mutex<HashMap<TableName, Built>>,
 }
 
 impl WarehouseSchema {

@@ -8,7 +8,7 @@ use crate::{TestWarehouse, create, table};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_never_lose_a_commit() {
-    let wh = TestWarehouse::new();
+    let wh = TestWarehouse::empty();
     wh.open().await;
     const WRITERS: usize = 4;
     const COMMITS: usize = 15;
@@ -34,7 +34,7 @@ async fn concurrent_writers_never_lose_a_commit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_conflicting_change_is_reported_not_applied() {
-    let wh = TestWarehouse::new();
+    let wh = TestWarehouse::empty();
     wh.open().await;
     let mut tasks = Vec::new();
     for columns in 1..=6 {

@@ -35,7 +35,7 @@ fn committed_versions(wh: &TestWarehouse) -> usize {
 
 #[tokio::test]
 async fn a_killed_writer_leaves_the_last_complete_version() {
-    let wh = TestWarehouse::new();
+    let wh = TestWarehouse::empty();
     wh.open().await;
     for round in 1..=4 {
         let before = wh.open().await.current().number;

@@ -6,7 +6,7 @@ use crate::{TestWarehouse, create, table};
 
 #[tokio::test]
 async fn a_commit_is_seen_by_a_new_process() {
-    let wh = TestWarehouse::new();
+    let wh = TestWarehouse::empty();
     let writer = wh.open().await;
     let mut def = table("fact_sales", 3);
     def.role = Some(Role::Fact);
@@ -21,7 +21,7 @@ async fn a_commit_is_seen_by_a_new_process() {
 
 #[tokio::test]
 async fn opening_a_folder_without_a_catalog_says_it_is_not_a_warehouse() {
-    let wh = TestWarehouse::new();
+    let wh = TestWarehouse::empty();
     let error = Warehouse::open(wh.root()).await.expect_err("nothing was created");
     assert!(matches!(error, CatalogError::NotAWarehouse { .. }), "{error}");
     assert!(error.to_string().contains("is not a Starhouse warehouse"), "{error}");
@@ -29,7 +29,7 @@ async fn opening_a_folder_without_a_catalog_says_it_is_not_a_warehouse() {
 
 #[tokio::test]
 async fn a_handle_catches_up_with_another_writer_on_refresh() {
-    let wh = TestWarehouse::new();
+    let wh = TestWarehouse::empty();
     let reader = wh.open().await;
     let writer = wh.open().await;
     create(&writer, table("t1", 1)).await.expect("commit");
@@ -41,7 +41,7 @@ async fn a_handle_catches_up_with_another_writer_on_refresh() {
 
 #[tokio::test]
 async fn every_past_version_stays_readable() {
-    let wh = TestWarehouse::new();
+    let wh = TestWarehouse::empty();
     let warehouse = wh.open().await;
     let commits = CHECKPOINT_INTERVAL * 2 + 5;
     for i in 1..=commits {
@@ -70,7 +70,7 @@ async fn every_past_version_stays_readable() {
 
 #[tokio::test]
 async fn opening_uses_the_checkpoint_and_the_commits_after_it() {
-    let wh = TestWarehouse::new();
+    let wh = TestWarehouse::empty();
     let warehouse = wh.open().await;
     for i in 1..=CHECKPOINT_INTERVAL + 2 {
         create(&warehouse, table(&format!("t{i:03}"), 1)).await.expect("commit");
@@ -85,7 +85,7 @@ async fn opening_uses_the_checkpoint_and_the_commits_after_it() {
 
 #[tokio::test]
 async fn a_damaged_log_file_is_named_and_earlier_versions_stay_readable() {
-    let wh = TestWarehouse::new();
+    let wh = TestWarehouse::empty();
     let warehouse = wh.open().await;
     for i in 1..=3 {
         create(&warehouse, table(&format!("t{i}"), 1)).await.expect("commit");
@@ -103,7 +103,7 @@ async fn a_damaged_log_file_is_named_and_earlier_versions_stay_readable() {
 
 #[tokio::test]
 async fn a_change_that_breaks_an_invariant_is_not_committed() {
-    let wh = TestWarehouse::new();
+    let wh = TestWarehouse::empty();
     let warehouse = wh.open().await;
     let mut broken = table("t", 1);
     broken.sort_order.push(starhouse_catalog::SortKey {

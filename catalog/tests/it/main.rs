@@ -16,7 +16,7 @@ pub struct TestWarehouse {
 }
 
 impl TestWarehouse {
-    pub fn new() -> Self {
+    pub fn empty() -> Self {
         Self { dir: tempfile::tempdir().expect("a temporary folder") }
     }
 

@@ -117,7 +117,7 @@ fn a_new_folder_becomes_a_warehouse_whose_tables_persist() {
 
 #[test]
 fn the_demo_warehouse_is_created_on_first_use_in_the_data_folder() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::empty();
     let output = sandbox.run(
         &[
             "--format",
@@ -164,7 +164,7 @@ fn many_rows_show_the_first_and_last_with_the_count() {
 
 #[test]
 fn a_bad_warehouse_is_reported() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::empty();
     let output = sandbox.run(&["-w", "s3x://bucket/wh", "-c", "SELECT 1"], "");
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("the s3x:// scheme is not supported"), "{}", stderr(&output));

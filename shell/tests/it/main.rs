@@ -14,13 +14,13 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    pub fn new() -> Self {
+    pub fn empty() -> Self {
         Self { dir: tempfile::tempdir().expect("a temporary folder") }
     }
 
     /// A sandbox with the demo star schema at a small scale in `warehouse()`.
     pub fn with_demo() -> Self {
-        let sandbox = Self::new();
+        let sandbox = Self::empty();
         let output = sandbox.run(&["--warehouse", &sandbox.warehouse_arg(), "demo", "--scale", "0.01"], "");
         assert!(output.status.success(), "demo: {}", String::from_utf8_lossy(&output.stderr));
         sandbox
