@@ -184,7 +184,10 @@ pub(crate) async fn create_external_table(
     let state = session.context().state();
     let plan = state.statement_to_plan(DFStatement::CreateExternalTable(create)).await?;
     let LogicalPlan::Ddl(DdlStatement::CreateExternalTable(planned)) = plan else {
-        unreachable!("DataFusion plans CREATE EXTERNAL TABLE as CreateExternalTable");
+        return Err(EngineError::DataFusion(datafusion::common::internal_datafusion_err!(
+            "CREATE EXTERNAL TABLE was planned as {}",
+            plan.display()
+        )));
     };
 
     let root = session.engine().warehouse().root();
@@ -200,50 +203,44 @@ pub(crate) async fn create_external_table(
         .await?;
 
     let declared: &Schema = planned.schema.as_arrow();
-    let file_schema = if files.is_empty() {
-        if declared.fields().is_empty() {
+    let partition_columns = &planned.table_partition_cols;
+    let file_schema =
+        if files.is_empty() { None } else { Some(common_file_schema(&state, &store, &files, &user_location).await?) };
+    let mut columns: Vec<Column> = if declared.fields().is_empty() {
+        // The schema is the files', with the partition columns (strings, as DataFusion reads them).
+        let Some(inferred) = &file_schema else {
             return Err(EngineError::NoDataFiles { location: user_location });
-        }
-        None
-    } else {
-        Some(common_file_schema(&state, &store, &files, &user_location).await?)
-    };
-
-    let mut columns: Vec<Column> = match (&file_schema, declared.fields().is_empty()) {
-        (Some(inferred), true) => inferred
+        };
+        let partition_type = DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8));
+        inferred
             .fields()
             .iter()
             .map(|f| column(f.name(), f.data_type(), f.is_nullable()))
-            .chain(planned.table_partition_cols.iter().map(|p| {
-                let partition_type = DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8));
-                column(p, &partition_type, false)
-            }))
-            .collect(),
-        (_, false) => {
-            let partition_columns = &planned.table_partition_cols;
-            if let Some(inferred) = &file_schema {
-                for field in declared.fields() {
-                    if !partition_columns.contains(field.name()) && inferred.field_with_name(field.name()).is_err() {
-                        return Err(EngineError::SchemaMismatch {
-                            location: user_location,
-                            detail: format!("declared column {} is not in the files", field.name()),
-                        });
-                    }
-                }
-            }
-            // Partition columns last, as DataFusion's listing tables have them.
-            let (data, partitions): (Vec<_>, Vec<_>) =
-                declared.fields().iter().partition(|f| !partition_columns.contains(f.name()));
-            data.into_iter().chain(partitions).map(|f| column(f.name(), f.data_type(), f.is_nullable())).collect()
+            .chain(partition_columns.iter().map(|p| column(p, &partition_type, false)))
+            .collect()
+    } else {
+        if let Some(inferred) = &file_schema
+            && let Some(missing) = declared
+                .fields()
+                .iter()
+                .find(|f| !partition_columns.contains(f.name()) && inferred.field_with_name(f.name()).is_err())
+        {
+            return Err(EngineError::SchemaMismatch {
+                location: user_location,
+                detail: format!("declared column {} is not in the files", missing.name()),
+            });
         }
-        (None, true) => unreachable!("an empty location without columns was rejected above"),
+        // Partition columns last, as DataFusion's listing tables have them.
+        let (data, partitions): (Vec<_>, Vec<_>) =
+            declared.fields().iter().partition(|f| !partition_columns.contains(f.name()));
+        data.into_iter().chain(partitions).map(|f| column(f.name(), f.data_type(), f.is_nullable())).collect()
     };
     for column in &mut columns {
         column.comment = declarations.column_comments.get(&column.name).cloned();
     }
 
     let mut def = TableDef::new(name.clone(), columns, location);
-    def.partition_columns = planned.table_partition_cols.clone();
+    def.partition_columns = partition_columns.clone();
     def.sort_order = sort_order(&planned.order_exprs)?;
     for constraint in &declarations.constraints {
         let key = key_from_constraint(&def, constraint)?;

@@ -75,8 +75,9 @@ impl Runner {
                 }
             }
             if self.timing {
+                // On the screen even when results go to a file, as psql does.
                 let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-                writeln!(self.out(), "Time: {elapsed:.3} ms")?;
+                println!("Time: {elapsed:.3} ms");
             }
             self.out().flush()?;
         }
