@@ -112,7 +112,8 @@ impl Warehouse {
         Ok(Arc::new(Self::load(&self.log, checkpoint, number).await?))
     }
 
-    /// Commits the changes that `plan` computes from the latest version, as one new version.
+    /// Commits the changes that `plan` computes from the latest version, as one new version
+    /// (none when there is nothing to change).
     ///
     /// When another writer commits first, `plan` runs again on the newer version, so a change is
     /// never lost and never applied to a state it was not checked against; `plan` returning an
@@ -125,6 +126,9 @@ impl Warehouse {
         let mut base = self.refresh().await?;
         for attempt in 1..=MAX_COMMIT_ATTEMPTS {
             let changes = plan(&base)?;
+            if changes.is_empty() {
+                return Ok(base);
+            }
             let committed_at = Utc::now();
             let next = base.apply(&changes, committed_at)?;
             let commit = CommitFile { version: next.number, committed_at, operation: operation.to_string(), changes };

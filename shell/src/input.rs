@@ -28,13 +28,32 @@ pub fn split(text: &str) -> (Vec<Piece>, String) {
                 pieces.push(Piece::Sql(std::mem::take(&mut current)));
             }
         }
-        // A line that holds only whitespace after the last `;` is not a pending statement.
-        if lines.peek().is_some() && current.trim().is_empty() && lexer.is_neutral() {
+        // Whitespace and comments after the last `;` are not a pending statement.
+        if lines.peek().is_some() && lexer.is_neutral() && is_blank(&current) {
             current.clear();
         }
     }
-    let rest = if current.trim().is_empty() && lexer.is_neutral() { String::new() } else { current };
+    let rest = if lexer.is_neutral() && is_blank(&current) { String::new() } else { current };
     (pieces, rest)
+}
+
+/// Whether `text` holds nothing but whitespace and comments.
+fn is_blank(text: &str) -> bool {
+    let mut lexer = Lexer::default();
+    let mut code = String::new();
+    for c in text.chars() {
+        let before = lexer.state;
+        lexer.feed(c);
+        match (before, lexer.state) {
+            // The `-` or `/` that started the comment was taken for code a character ago.
+            (State::Code, State::LineComment | State::BlockComment) => {
+                code.pop();
+            }
+            (State::Code | State::SingleQuoted | State::DoubleQuoted, _) => code.push(c),
+            (State::LineComment | State::BlockComment, _) => {}
+        }
+    }
+    code.trim().is_empty()
 }
 
 /// Whether `text` is ready to run: a meta-command, or SQL whose last statement is terminated.
@@ -129,5 +148,9 @@ mod tests {
         assert!(!is_complete("SELECT 'it''s;"));
         assert!(is_complete("SELECT 'it''s';"));
         assert!(!is_complete("SELECT 1 /* ; */"));
+        assert!(is_complete("-- only a comment"));
+        assert!(is_complete("/* a comment */ -- and another"));
+        assert!(!is_complete("SELECT 1 -- no semicolon yet"));
+        assert!(!is_complete("/* not closed"));
     }
 }

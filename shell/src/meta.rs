@@ -95,7 +95,11 @@ pub async fn run(runner: &mut Runner, line: &str) -> Result<Flow> {
 
 /// `\d TABLE`: `DESCRIBE` plus what makes the table part of a star.
 async fn describe(runner: &mut Runner, table: &str) -> Result<()> {
-    let name = TableName::new(table.trim_matches('"'));
+    // As in SQL: a quoted name is taken as written, an unquoted one in lower case.
+    let name = match table.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(quoted) => TableName::new(quoted.replace("\"\"", "\"")),
+        None => TableName::new(table.to_lowercase()),
+    };
     let version = runner.session.engine().warehouse().refresh().await?;
     let def = version.table(name.as_str())?;
     writeln!(runner.out(), "Table \"{name}\"")?;

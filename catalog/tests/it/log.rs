@@ -116,3 +116,13 @@ async fn a_change_that_breaks_an_invariant_is_not_committed() {
     assert_eq!(wh.open().await.current().number, 0, "nothing was written");
     assert!(!wh.log_file(1).exists());
 }
+
+#[tokio::test]
+async fn nothing_to_change_writes_no_version() {
+    let wh = TestWarehouse::empty();
+    let warehouse = wh.open().await;
+    let version =
+        warehouse.commit::<CatalogError, _>("nothing", |_| Ok(Vec::new())).await.expect("an empty commit is fine");
+    assert_eq!(version.number, 0);
+    assert!(!wh.log_file(1).exists());
+}

@@ -3,6 +3,7 @@
 
 mod demo;
 mod persistence;
+mod robustness;
 mod slt;
 
 use std::sync::Arc;
