@@ -39,6 +39,9 @@ pub enum CatalogError {
     #[error("warehouse root {root} is not usable: {reason}")]
     InvalidRoot { root: String, reason: String },
 
+    #[error("location {location} is not usable: {reason}")]
+    InvalidLocation { location: String, reason: String },
+
     #[error("{root} is not a Starhouse warehouse (no {log} found)")]
     NotAWarehouse { root: String, log: String },
 
@@ -56,7 +59,7 @@ pub enum CatalogError {
     )]
     CommitConflict { version: u64, attempts: u32 },
 
-    #[error("cannot {action} at {path}: {source}")]
+    #[error("cannot {action} {path}: {}", crate::storage::explain(.source))]
     Store { action: &'static str, path: String, source: object_store::Error },
 }
 

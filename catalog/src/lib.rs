@@ -1,6 +1,7 @@
 //! The Starhouse catalog: what a warehouse holds, stored with its data.
 //!
-//! A warehouse is a root URL (a local folder, `file://` or `s3://`). Its catalog lives under
+//! A warehouse is a root URL (a local folder, `file://` or `s3://`), reached through the process's
+//! [`ObjectStores`]. Its catalog lives under
 //! `<root>/_starhouse/` as a versioned log: every commit is one new immutable JSON file written
 //! with a create-only put, so concurrent writers serialise on the version number and a crash
 //! leaves either the old version or the new one. Every version stays readable (time travel);
@@ -15,13 +16,15 @@
 
 mod error;
 mod log;
+mod storage;
 mod store;
 mod table;
 mod version;
 mod warehouse;
 
 pub use error::{CatalogError, closest_name};
+pub use storage::{ObjectStores, S3Credentials, StorageOptions, redact};
 pub use store::WarehouseRoot;
-pub use table::{Column, ForeignKey, PrimaryKey, Role, SortKey, TableDef, TableName};
+pub use table::{Column, ColumnStats, DataFile, ForeignKey, PrimaryKey, Role, SortKey, TableDef, TableName};
 pub use version::{Change, Version};
 pub use warehouse::{CHECKPOINT_INTERVAL, Warehouse};

@@ -77,10 +77,7 @@ impl Log {
     }
 
     fn display(&self, path: &Path) -> String {
-        match self.root.local_path() {
-            Some(_) => format!("/{path}"),
-            None => format!("{}{}", self.root.url(), path),
-        }
+        self.root.display_path(path)
     }
 
     fn store_error(&self, action: &'static str, path: &Path, source: object_store::Error) -> CatalogError {

@@ -4,11 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use url::Url;
 
 use crate::error::CatalogError;
+use crate::storage::ObjectStores;
 
 /// The root of a warehouse: a URL, the object store serving it and the path of the root inside
 /// that store. Local roots are absolute `file://` URLs, whatever form the user gave.
@@ -37,28 +37,38 @@ impl fmt::Display for WarehouseRoot {
 }
 
 impl WarehouseRoot {
-    /// Parses a root given by a user: a plain path (relative to the current directory), or a
-    /// `file://` URL. A local folder that does not exist yet is created.
-    pub fn parse(root: &str) -> Result<Self, CatalogError> {
-        let invalid = |reason: String| CatalogError::InvalidRoot { root: root.to_string(), reason };
+    /// Parses a root given by a user: a plain path (relative to the current directory), a
+    /// `file://` URL, or an `s3://bucket/prefix` URL. A local folder that does not exist yet is
+    /// created; a bucket must exist.
+    pub fn parse(root: &str, stores: &ObjectStores) -> Result<Self, CatalogError> {
+        let invalid = |reason: String| CatalogError::InvalidRoot { root: crate::storage::redact(root), reason };
         let path = match Url::parse(root) {
             Ok(url) if url.scheme() == "file" => {
                 url.to_file_path().map_err(|()| invalid("not a valid file:// URL".into()))?
             }
             // A one-letter scheme is a Windows drive, not a URL.
-            Ok(url) if url.scheme().len() > 1 => {
-                return Err(invalid(format!(
-                    "the {}:// scheme is not supported yet; use a local folder or file:// URL",
-                    url.scheme()
-                )));
-            }
+            Ok(url) if url.scheme().len() > 1 => return Self::remote(url, stores),
             _ => std::path::PathBuf::from(root),
         };
         std::fs::create_dir_all(&path).map_err(|e| invalid(format!("cannot create the folder: {e}")))?;
         let path = path.canonicalize().map_err(|e| invalid(format!("cannot resolve the folder: {e}")))?;
         let url = Url::from_directory_path(&path).map_err(|()| invalid("not an absolute folder".into()))?;
         let prefix = Path::from_absolute_path(&path).map_err(|e| invalid(e.to_string()))?;
-        Ok(Self { url, local: Some(path), store: Arc::new(LocalFileSystem::new()), prefix })
+        Ok(Self { store: stores.get(&url)?, url, local: Some(path), prefix })
+    }
+
+    /// A root in object storage: the URL's path is the prefix of the warehouse in its bucket.
+    fn remote(mut url: Url, stores: &ObjectStores) -> Result<Self, CatalogError> {
+        let store = stores.get(&url).map_err(|error| match error {
+            CatalogError::InvalidLocation { location, reason } => CatalogError::InvalidRoot { root: location, reason },
+            other => other,
+        })?;
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        let prefix = Path::from_url_path(url.path())
+            .map_err(|e| CatalogError::InvalidRoot { root: url.to_string(), reason: e.to_string() })?;
+        Ok(Self { url, local: None, store, prefix })
     }
 
     /// The root as a URL ending in `/`.
@@ -74,6 +84,14 @@ impl WarehouseRoot {
     /// The local folder of the warehouse, if it is on local disk.
     pub fn local_path(&self) -> Option<&std::path::Path> {
         self.local.as_deref()
+    }
+
+    /// A path in the root's store as a user would look for it: a local path, or a URL.
+    pub fn display_path(&self, path: &Path) -> String {
+        match self.local_path() {
+            Some(_) => format!("/{path}"),
+            None => format!("{}://{}/{path}", self.url.scheme(), self.url.host_str().unwrap_or_default()),
+        }
     }
 
     /// The store path of `relative` (a `/`-separated path) under the root.
@@ -117,10 +135,14 @@ fn is_absolute(location: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn stores() -> ObjectStores {
+        ObjectStores::new(Default::default())
+    }
+
     #[test]
     fn locations_inside_the_root_are_stored_relative_and_resolve_back() {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let root = WarehouseRoot::parse(dir.path().to_str().expect("utf-8 path")).expect("a local root");
+        let root = WarehouseRoot::parse(dir.path().to_str().expect("utf-8 path"), &stores()).expect("a local root");
         let local = root.local_path().expect("a local root");
         let inside = format!("{}/data/fact_sales/", local.display());
         assert_eq!(root.relativize(&inside), "data/fact_sales/");
@@ -132,7 +154,20 @@ mod tests {
 
     #[test]
     fn an_unsupported_scheme_is_refused_with_its_name() {
-        let error = WarehouseRoot::parse("gs://bucket/wh").expect_err("gs is not supported");
+        let error = WarehouseRoot::parse("gs://bucket/wh", &stores()).expect_err("gs is not supported");
         assert!(error.to_string().contains("gs:// scheme is not supported"), "{error}");
+    }
+
+    #[test]
+    fn an_s3_root_is_a_prefix_in_its_bucket() {
+        let root = WarehouseRoot::parse("s3://lake/warehouses/retail", &stores()).expect("an S3 root");
+        assert_eq!(root.url().as_str(), "s3://lake/warehouses/retail/");
+        assert_eq!(root.local_path(), None);
+        let log = root.path("_starhouse/log/1.json");
+        assert_eq!(log.as_ref(), "warehouses/retail/_starhouse/log/1.json");
+        assert_eq!(root.display_path(&log), "s3://lake/warehouses/retail/_starhouse/log/1.json");
+        assert_eq!(root.relativize("s3://lake/warehouses/retail/data/t/"), "data/t/");
+        assert_eq!(root.resolve("data/t/"), "s3://lake/warehouses/retail/data/t/");
+        assert_eq!(root.resolve("s3://other/t/"), "s3://other/t/");
     }
 }

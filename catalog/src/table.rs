@@ -2,7 +2,10 @@
 
 use std::fmt;
 
+use std::collections::BTreeMap;
+
 use arrow_schema::DataType;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CatalogError, closest_name};
@@ -91,6 +94,41 @@ pub struct SortKey {
     pub nulls_first: bool,
 }
 
+/// What a data file holds in one column, as its footer says. Values are written as SQL literals
+/// of the column's type (`42`, `12.50`, `2024-01-31`, `Books`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnStats {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nulls: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<String>,
+    /// Whether `min` and `max` are the exact extremes (rather than bounds, as for truncated
+    /// strings).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exact: bool,
+}
+
+/// A data file of a table, as the catalog last read it: enough to plan and prune without
+/// reading the file's footer. It holds for the file only while its size and modification time
+/// are the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFile {
+    /// The path under the table's location (its folder, or the folder part of its glob); empty
+    /// when the location is the file itself.
+    pub path: String,
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+    pub rows: u64,
+    /// The in-memory size of the file's rows, when the footer tells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Statistics of the stored columns (partition columns are in the path), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<String, ColumnStats>,
+}
+
 /// Everything the catalog knows about one table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableDef {
@@ -113,6 +151,10 @@ pub struct TableDef {
     pub foreign_keys: Vec<ForeignKey>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The data files with their statistics, as of the table's creation or its last `ANALYZE`.
+    /// For a table over files that other tools write, files added since are read when queried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<DataFile>,
 }
 
 impl TableDef {
@@ -128,6 +170,7 @@ impl TableDef {
             primary_key: None,
             foreign_keys: Vec::new(),
             comment: None,
+            files: Vec::new(),
         }
     }
 

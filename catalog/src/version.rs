@@ -22,9 +22,16 @@ pub struct Version {
 #[serde(rename_all = "snake_case")]
 pub enum Change {
     /// Create a table, or replace its definition.
-    PutTable(TableDef),
+    PutTable(Box<TableDef>),
     /// Remove a table.
     DropTable(TableName),
+}
+
+impl Change {
+    /// Create `def`, or replace the table of its name.
+    pub fn put(def: TableDef) -> Self {
+        Change::PutTable(Box::new(def))
+    }
 }
 
 impl Version {
@@ -85,7 +92,7 @@ impl Version {
         for change in changes {
             match change {
                 Change::PutTable(def) => {
-                    tables.insert(def.name.clone(), Arc::new(def.clone()));
+                    tables.insert(def.name.clone(), Arc::new(def.as_ref().clone()));
                 }
                 Change::DropTable(name) => {
                     tables.remove(name);
@@ -190,7 +197,7 @@ mod tests {
     fn a_fact_and_its_dimension_can_arrive_in_one_commit() {
         let v0 = Version::empty(Utc::now());
         let v1 = v0
-            .apply(&[Change::PutTable(fact_sales("date_key")), Change::PutTable(dim_date())], Utc::now())
+            .apply(&[Change::put(fact_sales("date_key")), Change::put(dim_date())], Utc::now())
             .expect("both tables in one commit satisfy the foreign key");
         assert_eq!(v1.number, 1);
         assert_eq!(v1.tables.len(), 2);
@@ -199,17 +206,16 @@ mod tests {
     #[test]
     fn a_foreign_key_must_reference_the_primary_key() {
         let v1 = Version::empty(Utc::now())
-            .apply(&[Change::PutTable(dim_date())], Utc::now())
+            .apply(&[Change::put(dim_date())], Utc::now())
             .expect("a dimension alone is valid");
-        let error =
-            v1.apply(&[Change::PutTable(fact_sales("year"))], Utc::now()).expect_err("year is not the primary key");
+        let error = v1.apply(&[Change::put(fact_sales("year"))], Utc::now()).expect_err("year is not the primary key");
         assert!(error.to_string().contains("(year) is not the primary key of dim_date"), "{error}");
     }
 
     #[test]
     fn a_foreign_key_to_a_missing_table_is_rejected() {
         let error = Version::empty(Utc::now())
-            .apply(&[Change::PutTable(fact_sales("date_key"))], Utc::now())
+            .apply(&[Change::put(fact_sales("date_key"))], Utc::now())
             .expect_err("dim_date does not exist");
         assert_eq!(error.to_string(), "table dim_date does not exist");
     }
@@ -217,7 +223,7 @@ mod tests {
     #[test]
     fn a_referenced_table_cannot_be_dropped() {
         let v1 = Version::empty(Utc::now())
-            .apply(&[Change::PutTable(dim_date()), Change::PutTable(fact_sales("date_key"))], Utc::now())
+            .apply(&[Change::put(dim_date()), Change::put(fact_sales("date_key"))], Utc::now())
             .expect("valid star");
         let error =
             v1.apply(&[Change::DropTable("dim_date".into())], Utc::now()).expect_err("fact_sales references dim_date");
@@ -231,12 +237,11 @@ mod tests {
     #[test]
     fn changing_a_referenced_primary_key_is_rejected() {
         let v1 = Version::empty(Utc::now())
-            .apply(&[Change::PutTable(dim_date()), Change::PutTable(fact_sales("date_key"))], Utc::now())
+            .apply(&[Change::put(dim_date()), Change::put(fact_sales("date_key"))], Utc::now())
             .expect("valid star");
         let mut changed = dim_date();
         changed.primary_key = None;
-        let error =
-            v1.apply(&[Change::PutTable(changed)], Utc::now()).expect_err("fact_sales still references the key");
+        let error = v1.apply(&[Change::put(changed)], Utc::now()).expect_err("fact_sales still references the key");
         assert!(error.to_string().contains("dim_date has no primary key"), "{error}");
     }
 }

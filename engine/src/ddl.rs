@@ -7,6 +7,8 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::{DdlStatement, Expr, LogicalPlan};
 use datafusion::sql::parser::{CreateExternalTable, Statement as DFStatement};
 use datafusion::sql::planner::IdentNormalizer;
@@ -15,14 +17,14 @@ use datafusion::sql::sqlparser::ast::{
     PrimaryKeyConstraint, TableConstraint,
 };
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectMeta;
+use object_store::{ObjectMeta, ObjectStore};
 use starhouse_catalog::{
-    CatalogError, Change, Column, ForeignKey, PrimaryKey, Role, SortKey, TableDef, TableName, Version,
+    CatalogError, Change, Column, ForeignKey, PrimaryKey, Role, SortKey, TableDef, TableName, Version, WarehouseRoot,
 };
 
 use crate::error::EngineError;
 use crate::session::{Output, Session};
-use crate::{SCHEMA_NAME, location, tables};
+use crate::{SCHEMA_NAME, location, stats, tables};
 
 /// The normalised name of an identifier: unquoted names are folded to lower case.
 fn normalize(ident: &Ident) -> String {
@@ -191,16 +193,8 @@ pub(crate) async fn create_external_table(
     };
 
     let root = session.engine().warehouse().root();
-    let location = location::from_user(root, &user_location)?;
-    let url = location::to_listing_url(root, &location)?;
-    let store = state.runtime_env().object_store(&url)?;
-    let extension = if url.is_collection() { ".parquet" } else { "" };
-    let files: Vec<ObjectMeta> = url
-        .list_all_files(&state, store.as_ref(), extension)
-        .await?
-        .try_filter(|meta| futures::future::ready(meta.size > 0))
-        .try_collect()
-        .await?;
+    let location = location::from_user(root, session.engine().stores(), &user_location).await?;
+    let TableFiles { url, store, files } = list_files(&state, root, &location).await?;
 
     let declared: &Schema = planned.schema.as_arrow();
     let partition_columns = &planned.table_partition_cols;
@@ -247,9 +241,10 @@ pub(crate) async fn create_external_table(
         add_key(&mut def, key)?;
     }
     if !def.partition_columns.is_empty() {
-        let options = tables::listing_options(&Default::default(), &def, extension)?;
+        let options = tables::listing_options(&Default::default(), &def, tables::extension(&url))?;
         options.validate_partitions(&state, &url).await?;
     }
+    def.files = stats::collect(&state, &store, &url, &tables::file_schema(&def), &files).await?;
 
     session
         .engine()
@@ -258,10 +253,67 @@ pub(crate) async fn create_external_table(
             if current.tables.contains_key(&def.name) && !or_replace {
                 return Err(CatalogError::TableExists { name: def.name.to_string() }.into());
             }
-            Ok::<_, EngineError>(vec![Change::PutTable(def.clone())])
+            Ok::<_, EngineError>(vec![Change::put(def.clone())])
         })
         .await?;
     Ok(Output::Command(TAG.into()))
+}
+
+/// The data files at a location, as DataFusion will list them when the table is queried.
+struct TableFiles {
+    url: ListingTableUrl,
+    store: Arc<dyn ObjectStore>,
+    /// The non-empty files.
+    files: Vec<ObjectMeta>,
+}
+
+async fn list_files(state: &SessionState, root: &WarehouseRoot, location: &str) -> Result<TableFiles, EngineError> {
+    let url = location::to_listing_url(root, location)?;
+    let store = state.runtime_env().object_store(&url)?;
+    let files: Vec<ObjectMeta> = url
+        .list_all_files(state, store.as_ref(), tables::extension(&url))
+        .await?
+        .try_filter(|meta| futures::future::ready(meta.size > 0))
+        .try_collect()
+        .await?;
+    Ok(TableFiles { url, store, files })
+}
+
+/// `ANALYZE [t]`: reads the footers of the table's files (or every table's) and records their
+/// statistics in the catalog, in one commit, so that every process plans and prunes with them.
+pub(crate) async fn analyze(
+    session: &Session,
+    operation: &str,
+    table: Option<&ObjectName>,
+) -> Result<Output, EngineError> {
+    let current = session.engine().warehouse().current();
+    let names = match table {
+        Some(table) => vec![table_name(table)?],
+        None => current.tables.keys().cloned().collect(),
+    };
+    let state = session.context().state();
+    let root = session.engine().warehouse().root();
+    let mut analyzed = Vec::new();
+    for name in names {
+        let def = current.table(name.as_str())?;
+        let TableFiles { url, store, files } = list_files(&state, root, &def.location).await?;
+        analyzed.push((name, stats::collect(&state, &store, &url, &tables::file_schema(def), &files).await?));
+    }
+    session
+        .engine()
+        .warehouse()
+        .commit(operation, |current: &Version| {
+            let mut changes = Vec::new();
+            for (name, files) in &analyzed {
+                let def = current.table(name.as_str())?;
+                if &def.files != files {
+                    changes.push(Change::put(TableDef { files: files.clone(), ..def.as_ref().clone() }));
+                }
+            }
+            Ok::<_, EngineError>(changes)
+        })
+        .await?;
+    Ok(Output::Command("ANALYZE".into()))
 }
 
 fn column(name: &str, data_type: &DataType, nullable: bool) -> Column {
@@ -365,7 +417,7 @@ async fn alter(
         .commit(operation, |current: &Version| {
             let mut def = current.table(name.as_str())?.as_ref().clone();
             change(&mut def)?;
-            Ok::<_, EngineError>(vec![Change::PutTable(def)])
+            Ok::<_, EngineError>(vec![Change::put(def)])
         })
         .await?;
     Ok(())
@@ -516,7 +568,7 @@ pub(crate) async fn drop_tables(
                     if table.foreign_keys.iter().any(|fk| dropped.contains(&fk.references)) {
                         let mut def = table.as_ref().clone();
                         def.foreign_keys.retain(|fk| !dropped.contains(&fk.references));
-                        changes.push(Change::PutTable(def));
+                        changes.push(Change::put(def));
                     }
                 }
             }

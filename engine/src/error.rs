@@ -18,6 +18,9 @@ pub enum EngineError {
     #[error("LOCATION {location} does not exist")]
     LocationNotFound { location: String },
 
+    #[error("LOCATION {location} is not a valid glob: {reason}")]
+    InvalidGlob { location: String, reason: String },
+
     #[error("no Parquet files at {location}: declare the columns to create an empty table, or add files first")]
     NoDataFiles { location: String },
 

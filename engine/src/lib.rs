@@ -19,9 +19,12 @@ mod error;
 mod location;
 mod session;
 pub mod sql;
+mod stats;
+mod storage;
 mod tables;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::config::TableParquetOptions;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
@@ -31,7 +34,8 @@ pub use describe::sql_type_name;
 pub use error::EngineError;
 pub use session::{Output, Session};
 pub use starhouse_catalog as catalog;
-use starhouse_catalog::{Warehouse, WarehouseRoot};
+use starhouse_catalog::{ObjectStores, Warehouse, WarehouseRoot};
+pub use starhouse_catalog::{S3Credentials, StorageOptions};
 
 use crate::tables::WarehouseSchema;
 
@@ -40,35 +44,71 @@ pub const CATALOG_NAME: &str = "starhouse";
 /// The schema name under which the warehouse's tables appear.
 pub const SCHEMA_NAME: &str = "public";
 
+/// How long a listing of a table's files is reused when the warehouse is in object storage, where
+/// a listing is a request that costs time and money.
+pub const REMOTE_LISTING_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// How an engine reaches its storage and what it keeps in memory.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    pub storage: StorageOptions,
+    /// How long a listing of a table's files is reused before the next query lists again. By
+    /// default none is reused for a local warehouse (files added to a folder are seen by the next
+    /// query) and listings are reused for [`REMOTE_LISTING_CACHE_TTL`] for one in object storage.
+    pub listing_cache_ttl: Option<Duration>,
+    /// Bytes of Parquet footers kept in memory, so that a file's metadata is read once
+    /// (DataFusion's default, 50 MiB, when not set).
+    pub metadata_cache_bytes: Option<usize>,
+}
+
 /// The engine of one process: the open warehouse and DataFusion's shared runtime.
 #[derive(Debug)]
 pub struct Engine {
     warehouse: Arc<Warehouse>,
     runtime: Arc<RuntimeEnv>,
     tables: Arc<WarehouseSchema>,
+    stores: Arc<ObjectStores>,
 }
 
 impl Engine {
     /// Opens the warehouse at `root` (a path or URL), creating an empty one if there is none.
     /// Returns the engine and whether the warehouse was created.
-    pub async fn open(root: &str) -> Result<(Arc<Self>, bool), EngineError> {
-        let root = WarehouseRoot::parse(root)?;
+    pub async fn open(root: &str, options: EngineOptions) -> Result<(Arc<Self>, bool), EngineError> {
+        let stores = Arc::new(ObjectStores::new(options.storage.clone()));
+        let root = WarehouseRoot::parse(root, &stores)?;
         let (warehouse, created) = Warehouse::open_or_create(root).await?;
-        Ok((Self::new(Arc::new(warehouse))?, created))
+        Ok((Self::new(Arc::new(warehouse), stores, &options)?, created))
     }
 
-    fn new(warehouse: Arc<Warehouse>) -> Result<Arc<Self>, EngineError> {
-        // Listings are not cached: files added to an external table's folder are seen by the next
-        // query. Footers and statistics are cached, keyed by each file's size and modification time.
-        let cache = CacheManagerConfig::default().with_list_files_cache_limit(0);
-        let runtime = RuntimeEnvBuilder::new().with_cache_manager(cache).build_arc()?;
+    fn new(
+        warehouse: Arc<Warehouse>,
+        stores: Arc<ObjectStores>,
+        options: &EngineOptions,
+    ) -> Result<Arc<Self>, EngineError> {
+        // Footers and statistics are cached, keyed by each file's size and modification time.
+        let ttl = options.listing_cache_ttl.unwrap_or(match warehouse.root().local_path() {
+            Some(_) => Duration::ZERO,
+            None => REMOTE_LISTING_CACHE_TTL,
+        });
+        let mut cache = if ttl.is_zero() {
+            CacheManagerConfig::default().with_list_files_cache_limit(0)
+        } else {
+            CacheManagerConfig::default().with_list_files_cache_ttl(Some(ttl))
+        };
+        if let Some(bytes) = options.metadata_cache_bytes {
+            cache = cache.with_metadata_cache_limit(bytes);
+        }
+        let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(cache)
+            .with_object_store_registry(Arc::new(storage::Registry(Arc::clone(&stores))))
+            .build_arc()?;
         let config = Self::session_config();
         let tables = Arc::new(WarehouseSchema::new(
             Arc::clone(&warehouse),
             Arc::clone(&runtime),
             TableParquetOptions { global: config.options().execution.parquet.clone(), ..Default::default() },
         ));
-        Ok(Arc::new(Self { warehouse, runtime, tables }))
+        Ok(Arc::new(Self { warehouse, runtime, tables, stores }))
     }
 
     /// The configuration every session starts from.
@@ -81,6 +121,11 @@ impl Engine {
 
     pub fn warehouse(&self) -> &Arc<Warehouse> {
         &self.warehouse
+    }
+
+    /// The object stores the warehouse and its tables are read through.
+    pub fn stores(&self) -> &Arc<ObjectStores> {
+        &self.stores
     }
 
     /// A new session with default settings.

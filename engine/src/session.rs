@@ -81,6 +81,7 @@ impl Session {
                     SQLStatement::Drop { object_type: ObjectType::Table, if_exists, names, cascade, .. } => {
                         ddl::drop_tables(self, &operation, &names, if_exists, cascade).await
                     }
+                    SQLStatement::Analyze(analyze) => ddl::analyze(self, &operation, analyze.table_name.as_ref()).await,
                     SQLStatement::ShowTables { .. } => Ok(describe::show_tables(&version)),
                     SQLStatement::ExplainTable { table_name, .. } => {
                         let name = ddl::table_name(&table_name)?;

@@ -11,16 +11,16 @@ use datafusion::common::Column as ColumnRef;
 use datafusion::common::{Constraint, Constraints, TableReference};
 use datafusion::config::TableParquetOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{Expr, SortExpr};
 use starhouse_catalog::{TableDef, TableName, Warehouse};
 
-use crate::location;
+use crate::{location, stats};
 
 /// The file extension a table folder's data files must have; other files (`_SUCCESS`, `.crc`)
-/// are ignored. A single-file or glob location is taken as written.
+/// are ignored.
 const PARQUET_EXTENSION: &str = ".parquet";
 
 /// A table as built for DataFusion, with the definition it was built from.
@@ -43,18 +43,26 @@ impl WarehouseSchema {
 
     fn build(&self, def: &TableDef) -> Result<Arc<dyn TableProvider>> {
         let root = self.warehouse.root();
+        let table_ref = TableReference::bare(def.name.as_str());
         let url = location::to_listing_url(root, &def.location)
             .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .with_table_ref(TableReference::bare(def.name.as_str()));
-        let extension = if url.is_collection() { PARQUET_EXTENSION } else { "" };
-        let options = listing_options(&self.parquet, def, extension)?;
+            .with_table_ref(table_ref.clone());
+        let options = listing_options(&self.parquet, def, extension(&url))?;
         let file_schema = file_schema(def);
+        let statistics_cache = self.runtime.cache_manager.get_file_statistic_cache();
+        if let Some(cache) = &statistics_cache {
+            stats::seed(cache, &table_ref, &url, &file_schema, &def.files);
+        }
         let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(file_schema);
-        let table = ListingTable::try_new(config)?
-            .with_constraints(constraints(def))
-            .with_cache(self.runtime.cache_manager.get_file_statistic_cache());
+        let table = ListingTable::try_new(config)?.with_constraints(constraints(def)).with_cache(statistics_cache);
         Ok(Arc::new(table))
     }
+}
+
+/// The extension a table's data files must have: `.parquet` in a folder, anything for a file or
+/// a glob.
+pub(crate) fn extension(url: &ListingTableUrl) -> &'static str {
+    if url.is_collection() { PARQUET_EXTENSION } else { "" }
 }
 
 /// The columns that are stored in the files: all but the partition columns.

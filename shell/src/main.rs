@@ -20,8 +20,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use clap::{Parser, Subcommand};
-use starhouse_engine::{Engine, demo};
+use clap::{Parser, Subcommand, ValueEnum};
+use starhouse_engine::{Engine, EngineOptions, StorageOptions, demo};
 
 use crate::render::{Format, TableStyle};
 use crate::runner::{Flow, Runner};
@@ -30,10 +30,13 @@ use crate::runner::{Flow, Runner};
 #[derive(Debug, Parser)]
 #[command(name = "starhouse", version, about)]
 struct Args {
-    /// The warehouse to open: a folder (created if new) or file:// URL. Without it, the bundled
-    /// demo warehouse, created on first use.
+    /// The warehouse to open: a folder (created if new), a file:// URL or s3://bucket/prefix.
+    /// Without it, the bundled demo warehouse, created on first use.
     #[arg(short, long, env = "STARHOUSE_WAREHOUSE", global = true)]
     warehouse: Option<String>,
+
+    #[command(flatten)]
+    storage: StorageArgs,
 
     /// Run these statements and exit (may be given more than once).
     #[arg(short, long = "command", value_name = "SQL")]
@@ -53,6 +56,59 @@ struct Args {
 
     #[command(subcommand)]
     subcommand: Option<Command>,
+}
+
+/// Object storage settings, over the standard AWS_* environment variables (which hold the
+/// credentials: they are never given on the command line).
+#[derive(Debug, clap::Args)]
+struct StorageArgs {
+    /// The S3 endpoint, for an S3-compatible server (default: AWS_ENDPOINT_URL, or AWS itself).
+    #[arg(long, global = true, value_name = "URL")]
+    s3_endpoint: Option<String>,
+
+    /// The S3 region (default: AWS_REGION, or us-east-1).
+    #[arg(long, global = true, value_name = "REGION")]
+    s3_region: Option<String>,
+
+    /// Allow plain HTTP to the S3 endpoint (a local server; default: AWS_ALLOW_HTTP).
+    #[arg(long, global = true)]
+    s3_allow_http: bool,
+
+    /// How buckets are addressed: path style (endpoint/bucket/key, the default) or virtual-hosted
+    /// style (bucket.endpoint/key).
+    #[arg(long, global = true, value_enum, value_name = "STYLE")]
+    s3_url_style: Option<UrlStyle>,
+
+    /// Seconds a listing of a table's files is reused (default: 0 for a local warehouse, 30 for
+    /// one in object storage).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    listing_cache_ttl: Option<u64>,
+
+    /// Megabytes of Parquet footers kept in memory (default 50).
+    #[arg(long, global = true, value_name = "MB")]
+    metadata_cache_mb: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum UrlStyle {
+    Path,
+    VirtualHosted,
+}
+
+impl StorageArgs {
+    fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            storage: StorageOptions {
+                s3_endpoint: self.s3_endpoint.clone(),
+                s3_region: self.s3_region.clone(),
+                s3_allow_http: self.s3_allow_http.then_some(true),
+                s3_virtual_hosted_style: self.s3_url_style.map(|style| matches!(style, UrlStyle::VirtualHosted)),
+                s3_credentials: None,
+            },
+            listing_cache_ttl: self.listing_cache_ttl.map(std::time::Duration::from_secs),
+            metadata_cache_bytes: self.metadata_cache_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,7 +143,10 @@ async fn open(args: &Args, fill_demo: bool) -> Result<Arc<Engine>> {
         Some(root) => (root.clone(), false),
         None => (demo_root()?.display().to_string(), true),
     };
-    let (engine, created) = Engine::open(&root).await.with_context(|| format!("cannot open the warehouse {root}"))?;
+    // The engine's message already says what went wrong underneath; its sources are not repeated.
+    let (engine, created) = Engine::open(&root, args.storage.engine_options())
+        .await
+        .map_err(|e| anyhow!("cannot open the warehouse {}: {e}", starhouse_engine::catalog::redact(&root)))?;
     if is_demo && fill_demo && engine.warehouse().current().tables.is_empty() {
         create_demo(&engine, 1.0).await?;
     } else if created && !is_demo {

@@ -4,11 +4,9 @@ use std::sync::Arc;
 
 use starhouse_catalog::CatalogError;
 
-use crate::{TestWarehouse, create, table};
+use crate::{TestWarehouse, create, on_local_and_s3, table};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_writers_never_lose_a_commit() {
-    let wh = TestWarehouse::empty();
+async fn concurrent_writers_never_lose_a_commit(wh: TestWarehouse) {
     wh.open().await;
     const WRITERS: usize = 4;
     const COMMITS: usize = 15;
@@ -32,9 +30,7 @@ async fn concurrent_writers_never_lose_a_commit() {
     assert_eq!(current.tables.len(), WRITERS * COMMITS, "no writer's table was lost");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_conflicting_change_is_reported_not_applied() {
-    let wh = TestWarehouse::empty();
+async fn a_conflicting_change_is_reported_not_applied(wh: TestWarehouse) {
     wh.open().await;
     let mut tasks = Vec::new();
     for columns in 1..=6 {
@@ -52,3 +48,5 @@ async fn a_conflicting_change_is_reported_not_applied() {
     assert_eq!(created, 1, "exactly one writer creates the table");
     assert_eq!(wh.open().await.current().number, 1);
 }
+
+on_local_and_s3!(concurrent_writers_never_lose_a_commit, a_conflicting_change_is_reported_not_applied);

@@ -4,9 +4,12 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{TestWarehouse, create, table};
+use starhouse_catalog::{ObjectStores, StorageOptions, Warehouse, WarehouseRoot};
+
+use crate::{TestWarehouse, create, on_local_and_s3, s3_options, table};
 
 const ROOT_VAR: &str = "STARHOUSE_TEST_CRASH_ROOT";
+const ENDPOINT_VAR: &str = "STARHOUSE_TEST_CRASH_S3_ENDPOINT";
 
 /// The writer that the crash test starts in a child process and kills. It commits large table
 /// definitions (so that each write takes a while) until it is killed.
@@ -16,42 +19,35 @@ async fn crash_child_writer() {
     let Ok(root) = std::env::var(ROOT_VAR) else {
         return;
     };
-    let root = starhouse_catalog::WarehouseRoot::parse(&root).expect("root");
-    let warehouse = starhouse_catalog::Warehouse::open(root).await.expect("open");
+    let options = std::env::var(ENDPOINT_VAR).map(s3_options).unwrap_or_else(|_| StorageOptions::default());
+    let root = WarehouseRoot::parse(&root, &ObjectStores::new(options)).expect("root");
+    let warehouse = Warehouse::open(root).await.expect("open");
     for i in 1.. {
         let name = format!("p{}_t{i:05}", std::process::id());
         create(&warehouse, table(&name, 3000)).await.expect("commit");
     }
 }
 
-/// The number of complete commit files (a write in progress is a temporary file beside them).
-fn committed_versions(wh: &TestWarehouse) -> usize {
-    std::fs::read_dir(wh.dir.path().join("_starhouse/log"))
-        .map(|entries| {
-            entries.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count()
-        })
-        .unwrap_or(0)
-}
-
-#[tokio::test]
-async fn a_killed_writer_leaves_the_last_complete_version() {
-    let wh = TestWarehouse::empty();
+async fn a_killed_writer_leaves_the_last_complete_version(wh: TestWarehouse) {
     wh.open().await;
     for round in 1..=4 {
         let before = wh.open().await.current().number;
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        let mut command = Command::new(std::env::current_exe().expect("test binary"));
+        command
             .args(["--exact", "crash::crash_child_writer", "--ignored", "--nocapture"])
-            .env(ROOT_VAR, wh.dir.path())
+            .env(ROOT_VAR, &wh.root)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the writer");
+            .stderr(Stdio::null());
+        if let Some(endpoint) = &wh.options.s3_endpoint {
+            command.env(ENDPOINT_VAR, endpoint);
+        }
+        let mut child = command.spawn().expect("start the writer");
         // Let it commit a few versions, then kill it at a moment that varies by round.
         let deadline = Instant::now() + Duration::from_secs(60);
-        while committed_versions(&wh) < before as usize + 4 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
+        while wh.commit_files().await < before as usize + 4 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        std::thread::sleep(Duration::from_millis(round * 3));
+        tokio::time::sleep(Duration::from_millis(round * 3)).await;
         child.kill().expect("kill the writer");
         child.wait().expect("reap the writer");
 
@@ -73,3 +69,5 @@ async fn a_killed_writer_leaves_the_last_complete_version() {
         assert_eq!(next.number, current.number + 1);
     }
 }
+
+on_local_and_s3!(a_killed_writer_leaves_the_last_complete_version);

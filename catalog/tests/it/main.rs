@@ -1,27 +1,66 @@
-//! Integration tests of the catalog against real folders: commits and reopening, time travel,
-//! damaged files, concurrent writers and writers killed mid-commit.
+//! Integration tests of the catalog against real storage: commits and reopening, time travel,
+//! damaged files, concurrent writers and writers killed mid-commit, each on a local folder and on
+//! a real S3-compatible server; and what only S3 has (missing buckets, bad credentials).
 
 mod concurrency;
 mod crash;
 mod log;
+mod s3;
 
 use std::sync::Arc;
 
 use arrow_schema::DataType;
-use starhouse_catalog::{Change, Column, TableDef, TableName, Version, Warehouse, WarehouseRoot};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use starhouse_catalog::{
+    Change, Column, ObjectStores, S3Credentials, StorageOptions, TableDef, TableName, Version, Warehouse, WarehouseRoot,
+};
+use starhouse_testkit::S3Server;
 
-/// A warehouse in a temporary folder that lives as long as the value.
+/// A new warehouse, on a local folder or in a bucket of its own, that lives as long as the value.
 pub struct TestWarehouse {
-    pub dir: tempfile::TempDir,
+    /// The root as a user gives it.
+    pub root: String,
+    pub options: StorageOptions,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The storage options that reach the S3 server at `endpoint`.
+pub fn s3_options(endpoint: String) -> StorageOptions {
+    StorageOptions {
+        s3_endpoint: Some(endpoint),
+        s3_region: Some(starhouse_testkit::REGION.into()),
+        s3_allow_http: Some(true),
+        s3_virtual_hosted_style: None,
+        s3_credentials: Some(S3Credentials {
+            access_key_id: starhouse_testkit::ACCESS_KEY_ID.into(),
+            secret_access_key: starhouse_testkit::SECRET_ACCESS_KEY.into(),
+            session_token: None,
+        }),
+    }
 }
 
 impl TestWarehouse {
-    pub fn empty() -> Self {
-        Self { dir: tempfile::tempdir().expect("a temporary folder") }
+    /// A warehouse in a temporary folder.
+    pub fn local() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        Self {
+            root: dir.path().to_str().expect("utf-8 path").to_string(),
+            options: Default::default(),
+            _dir: Some(dir),
+        }
     }
 
+    /// A warehouse under a prefix of a new bucket on the S3 server.
+    pub fn s3() -> Self {
+        let server = S3Server::shared();
+        let bucket = server.new_bucket("catalog");
+        Self { root: format!("s3://{bucket}/warehouses/test"), options: s3_options(server.endpoint()), _dir: None }
+    }
+
+    /// The root as a new process would reach it (with its own object stores).
     pub fn root(&self) -> WarehouseRoot {
-        WarehouseRoot::parse(self.dir.path().to_str().expect("utf-8 path")).expect("a local root")
+        WarehouseRoot::parse(&self.root, &ObjectStores::new(self.options.clone())).expect("a usable root")
     }
 
     /// A new handle on the warehouse, as another process would open it.
@@ -29,9 +68,67 @@ impl TestWarehouse {
         Warehouse::open_or_create(self.root()).await.expect("the warehouse opens").0
     }
 
-    pub fn log_file(&self, version: u64) -> std::path::PathBuf {
-        self.dir.path().join(format!("_starhouse/log/{version:020}.json"))
+    /// The path of a catalog file, relative to the root.
+    pub fn log_file(version: u64) -> String {
+        format!("_starhouse/log/{version:020}.json")
     }
+
+    /// The path of a catalog file as error messages show it.
+    pub fn shown_path(&self, relative: &str) -> String {
+        let root = self.root();
+        root.display_path(&root.path(relative))
+    }
+
+    pub async fn exists(&self, relative: &str) -> bool {
+        let root = self.root();
+        match root.store().head(&root.path(relative)).await {
+            Ok(_) => true,
+            Err(object_store::Error::NotFound { .. }) => false,
+            Err(other) => panic!("cannot look for {relative}: {other}"),
+        }
+    }
+
+    /// Overwrites a file under the root, as damage or a careless tool would.
+    pub async fn write(&self, relative: &str, bytes: &'static [u8]) {
+        let root = self.root();
+        root.store().put(&root.path(relative), bytes.into()).await.expect("write the file");
+    }
+
+    pub async fn delete(&self, relative: &str) {
+        let root = self.root();
+        root.store().delete(&root.path(relative)).await.expect("delete the file");
+    }
+
+    /// The number of complete commit files.
+    pub async fn commit_files(&self) -> usize {
+        let root = self.root();
+        let files: Vec<_> = root.store().list(Some(&root.path("_starhouse/log"))).try_collect().await.expect("list");
+        files.iter().filter(|meta| meta.location.as_ref().ends_with(".json")).count()
+    }
+}
+
+/// Defines each named test (an `async fn(TestWarehouse)` of the module) twice: `local::name` on a
+/// local folder and `s3::name` on the S3 server.
+#[macro_export]
+macro_rules! on_local_and_s3 {
+    ($($test:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test($crate::TestWarehouse::local()).await
+                }
+            )*
+        }
+        mod s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test($crate::TestWarehouse::s3()).await
+                }
+            )*
+        }
+    };
 }
 
 /// A small table definition whose name says which commit made it.
@@ -49,7 +146,7 @@ pub async fn create(warehouse: &Warehouse, def: TableDef) -> Result<Arc<Version>
             if current.tables.contains_key(&def.name) {
                 return Err(starhouse_catalog::CatalogError::TableExists { name: def.name.to_string() });
             }
-            Ok(vec![Change::PutTable(def.clone())])
+            Ok(vec![Change::put(def.clone())])
         })
         .await
 }

@@ -63,11 +63,44 @@ async fn a_location_inside_the_warehouse_is_stored_relative_to_it() {
     let moved = tempfile::tempdir().expect("a temporary folder");
     let target = moved.path().join("wh");
     std::fs::rename(test.dir.path(), &target).expect("move the warehouse");
-    let (engine, created) =
-        starhouse_engine::Engine::open(target.to_str().expect("utf-8")).await.expect("the moved warehouse opens");
+    let (engine, created) = starhouse_engine::Engine::open(target.to_str().expect("utf-8"), Default::default())
+        .await
+        .expect("the moved warehouse opens");
     assert!(!created);
     let batches = engine.session().sql("SELECT count(*) FROM t").await.expect("reads");
     assert_eq!(batches[0].num_rows(), 1);
     // Put it back so that the temporary folder is cleaned up.
     std::fs::rename(&target, test.dir.path()).expect("move back");
+}
+
+#[tokio::test]
+async fn the_catalog_records_file_statistics_and_analyze_catches_up_with_new_files() {
+    let test = TestEngine::new().await;
+    let data = &test.data;
+    let session = test.engine.session();
+    session
+        .sql(&format!(
+            "COPY (SELECT value AS k, 'x' AS v FROM range(10, 20)) TO '{data}/t/part-0.parquet' STORED AS PARQUET;
+             CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{data}/t/';
+             COPY (SELECT value AS k, CAST(NULL AS VARCHAR) AS v FROM range(100, 105)) TO '{data}/t/part-1.parquet' STORED AS PARQUET;"
+        ))
+        .await
+        .expect("a table, then a new file");
+    let files = |engine: &starhouse_engine::Engine| engine.warehouse().current().table("t").expect("t").files.clone();
+    let created = files(&test.engine);
+    assert_eq!(created.len(), 1, "the file present at CREATE is recorded");
+    assert_eq!(created[0].path, "part-0.parquet");
+    assert_eq!(created[0].rows, 10);
+    let k = &created[0].columns["k"];
+    assert_eq!((k.min.as_deref(), k.max.as_deref(), k.nulls), (Some("10"), Some("19"), Some(0)));
+
+    session.sql("ANALYZE t").await.expect("analyze");
+    let reopened = test.reopen().await;
+    let analyzed = files(&reopened);
+    let summary: Vec<(&str, u64, Option<u64>)> =
+        analyzed.iter().map(|f| (f.path.as_str(), f.rows, f.columns["v"].nulls)).collect();
+    assert_eq!(summary, [("part-0.parquet", 10, Some(0)), ("part-1.parquet", 5, Some(5))]);
+    let version = reopened.warehouse().current().number;
+    session.sql("ANALYZE").await.expect("analyze every table");
+    assert_eq!(test.reopen().await.warehouse().current().number, version, "nothing changed, nothing was committed");
 }

@@ -1,7 +1,8 @@
-//! Runs every `tests/slt/*.slt` file against a fresh warehouse, with the `sqllogictest` crate.
+//! Runs every `tests/slt/*.slt` file against a fresh warehouse, with the `sqllogictest` crate:
+//! once with the warehouse and its fixtures in a local folder, once in a bucket on the S3 server.
 //!
-//! In the files, `$__TEST_DIR__` is a temporary folder for fixtures (written with `COPY ... TO`)
-//! and `$WAREHOUSE` the warehouse root.
+//! In the files, `$DATA` is where fixtures go (written with `COPY ... TO`): a temporary folder,
+//! or a prefix of the bucket.
 
 use std::path::PathBuf;
 
@@ -85,8 +86,12 @@ impl sqllogictest::AsyncDB for Db {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sql_logic_tests() {
+/// Runs every file, each on a new warehouse made by `new_engine`.
+async fn run_files<F, Fut>(new_engine: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = TestEngine>,
+{
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("the slt folder")
@@ -97,16 +102,28 @@ async fn sql_logic_tests() {
     assert!(!files.is_empty(), "no .slt files in {}", dir.display());
     let mut failures = Vec::new();
     for file in &files {
-        let test = TestEngine::new().await;
+        let test = new_engine().await;
         let engine = test.engine.clone();
         let mut runner = sqllogictest::Runner::new(move || {
             let session = engine.session();
             async move { Ok(Db { session }) }
         });
-        runner.set_var("WAREHOUSE".into(), test.dir.path().display().to_string());
+        runner.set_var("DATA".into(), test.data.clone());
         if let Err(error) = runner.run_file_async(file).await {
             failures.push(format!("{}: {error}", file.display()));
         }
     }
     assert!(failures.is_empty(), "{} of {} files failed:\n{}", failures.len(), files.len(), failures.join("\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_logic_tests() {
+    run_files(TestEngine::new).await;
+}
+
+/// With listings not reused, so that a file added to a folder is seen by the next query on S3
+/// as on local disk (`s3::a_repeated_selective_query_lists_nothing_...` covers the reuse).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_logic_tests_on_s3() {
+    run_files(|| TestEngine::on_s3_with(|options| options.listing_cache_ttl = Some(std::time::Duration::ZERO))).await;
 }

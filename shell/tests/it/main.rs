@@ -3,6 +3,7 @@
 
 mod cli;
 mod repl;
+mod s3;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -47,13 +48,24 @@ impl Sandbox {
             .env_remove("STARHOUSE_WAREHOUSE")
             .env_remove("STARHOUSE_HISTORY")
             .env_remove("COLUMNS");
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AWS_") {
+                command.env_remove(key);
+            }
+        }
         command
     }
 
     /// Runs the binary with `args`, feeding `stdin`, and waits for it.
     pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        self.run_with_env(args, stdin, &[])
+    }
+
+    /// The same, with these environment variables set.
+    pub fn run_with_env(&self, args: &[&str], stdin: &str, env: &[(&str, String)]) -> Output {
         let mut child = self
             .command()
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
