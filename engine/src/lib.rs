@@ -17,6 +17,7 @@ pub mod demo;
 mod describe;
 mod error;
 mod location;
+mod parquet;
 mod session;
 pub mod sql;
 mod stats;

@@ -17,6 +17,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{Expr, SortExpr};
 use starhouse_catalog::{TableDef, TableName, Warehouse};
 
+use crate::parquet::WarehouseParquet;
 use crate::{location, stats};
 
 /// The file extension a table folder's data files must have; other files (`_SUCCESS`, `.crc`)
@@ -95,7 +96,8 @@ pub(crate) fn listing_options(
         .iter()
         .map(|key| Expr::Column(ColumnRef::new_unqualified(&key.column)).sort(!key.descending, key.nulls_first))
         .collect();
-    Ok(ListingOptions::new(Arc::new(ParquetFormat::default().with_options(parquet.clone())))
+    let format = WarehouseParquet(ParquetFormat::default().with_options(parquet.clone()));
+    Ok(ListingOptions::new(Arc::new(format))
         .with_file_extension(extension)
         .with_table_partition_cols(partition_columns)
         .with_file_sort_order(if sort_order.is_empty() { vec![] } else { vec![sort_order] }))
