@@ -30,6 +30,9 @@ pub enum EngineError {
     #[error("{what} is not supported{}", .hint.as_deref().map(|h| format!(": {h}")).unwrap_or_default())]
     Unsupported { what: String, hint: Option<String> },
 
+    #[error("permission denied: {what} changes the warehouse, and this session is read-only (it needs a writer role)")]
+    ReadOnly { what: String },
+
     #[error("invalid demo scale {scale}: give a positive number such as 1 or 0.1")]
     InvalidScale { scale: f64 },
 

@@ -16,6 +16,25 @@ use crate::error::EngineError;
 use crate::sql::{Parsed, Statement};
 use crate::{CATALOG_NAME, Engine, SCHEMA_NAME, ddl, describe};
 
+/// Whether a statement changes the warehouse's catalog (the statements the engine itself gives
+/// meaning to; DataFusion's are checked once planned).
+fn changes_the_warehouse(statement: &Statement) -> bool {
+    match &statement.0 {
+        Parsed::SetRole { .. } => true,
+        Parsed::DataFusion(statement) => match statement.as_ref() {
+            DFStatement::CreateExternalTable(_) => true,
+            DFStatement::Statement(statement) => matches!(
+                statement.as_ref(),
+                SQLStatement::AlterTable(_)
+                    | SQLStatement::Comment { .. }
+                    | SQLStatement::Drop { .. }
+                    | SQLStatement::Analyze(_)
+            ),
+            _ => false,
+        },
+    }
+}
+
 /// What a statement answers.
 pub enum Output {
     /// Rows, streamed as they are computed. Dropping the stream cancels the query.
@@ -37,6 +56,7 @@ impl std::fmt::Debug for Output {
 pub struct Session {
     engine: Arc<Engine>,
     ctx: SessionContext,
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -53,7 +73,20 @@ impl Session {
             .register_schema(SCHEMA_NAME, Arc::clone(&engine.tables) as _)
             .expect("a memory catalog always accepts a schema");
         ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
-        Self { engine, ctx }
+        Self { engine, ctx, read_only: false }
+    }
+
+    /// Makes the session read-only: statements that change the warehouse, write files or change
+    /// the engine's settings are refused (wire clients without a writer role).
+    pub fn set_read_only(&mut self, read_only: bool) {
+        self.read_only = read_only;
+    }
+
+    fn check_writable(&self, what: impl FnOnce() -> String) -> Result<(), EngineError> {
+        if self.read_only {
+            return Err(EngineError::ReadOnly { what: what() });
+        }
+        Ok(())
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -69,6 +102,9 @@ impl Session {
     pub async fn execute(&self, statement: Statement) -> Result<Output, EngineError> {
         let version = self.engine.warehouse.refresh().await?;
         let operation = statement.to_string();
+        if changes_the_warehouse(&statement) {
+            self.check_writable(|| operation.clone())?;
+        }
         match statement.0 {
             Parsed::SetRole { table, role } => ddl::set_role(self, &operation, &table, role).await,
             Parsed::DataFusion(statement) => match *statement {
@@ -92,6 +128,30 @@ impl Session {
                 other => self.run_datafusion(other).await,
             },
         }
+    }
+
+    /// Plans a query without running it, for front ends that describe a result and its
+    /// parameters (`$1`) before the parameters are bound. `None` for statements that are not
+    /// queries.
+    pub async fn plan_query(&self, statement: &Statement) -> Result<Option<LogicalPlan>, EngineError> {
+        let Some(query @ SQLStatement::Query(_)) = statement.as_sql() else {
+            return Ok(None);
+        };
+        self.engine.warehouse.refresh().await?;
+        let statement = DFStatement::Statement(Box::new(query.clone()));
+        match self.ctx.state().statement_to_plan(statement.clone()).await {
+            Ok(plan) => Ok(Some(plan)),
+            Err(error) => {
+                self.check_table_references(&statement)?;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Runs a plan made by [`Session::plan_query`] (with its parameters replaced by values).
+    pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<Output, EngineError> {
+        let frame = self.ctx.execute_logical_plan(plan).await?;
+        Ok(Output::Rows(frame.execute_stream().await?))
     }
 
     /// Parses and runs every statement in `sql`, collecting the rows of the last one. For tests,
@@ -127,10 +187,12 @@ impl Session {
             LogicalPlan::Dml(dml) => {
                 return Err(EngineError::unsupported(dml.op.name(), "tables are read from their Parquet files"));
             }
-            LogicalPlan::Statement(PlanStatement::SetVariable(_)) => {
+            LogicalPlan::Statement(PlanStatement::SetVariable(set)) => {
+                self.check_writable(|| format!("SET {}", set.variable))?;
                 self.ctx.execute_logical_plan(plan).await?.collect().await?;
                 return Ok(Output::Command("SET".into()));
             }
+            LogicalPlan::Copy(copy) => self.check_writable(|| format!("COPY ... TO '{}'", copy.output_url))?,
             _ => {}
         }
         let frame = self.ctx.execute_logical_plan(plan).await?;

@@ -10,8 +10,8 @@
 use std::fmt;
 
 use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::ObjectName;
-use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::ast::{ObjectName, Statement as SQLStatement};
+use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -41,10 +41,45 @@ impl fmt::Display for Statement {
     }
 }
 
+impl Statement {
+    /// A statement that a caller parsed (or rewrote) itself.
+    pub fn from_sql(statement: SQLStatement) -> Self {
+        Statement(Parsed::DataFusion(Box::new(DFStatement::Statement(Box::new(statement)))))
+    }
+
+    /// The statement as SQL's abstract syntax, when it is plain SQL (not one of DataFusion's or
+    /// Starhouse's own statements).
+    pub fn as_sql(&self) -> Option<&SQLStatement> {
+        match &self.0 {
+            Parsed::DataFusion(statement) => match statement.as_ref() {
+                DFStatement::Statement(statement) => Some(statement),
+                _ => None,
+            },
+            Parsed::SetRole { .. } => None,
+        }
+    }
+
+    /// Changes the plain SQL of the statement (other statements are left as they are).
+    pub fn map_sql(self, change: impl FnOnce(SQLStatement) -> SQLStatement) -> Self {
+        match self.0 {
+            Parsed::DataFusion(statement) => match *statement {
+                DFStatement::Statement(statement) => Self::from_sql(change(*statement)),
+                other => Statement(Parsed::DataFusion(Box::new(other))),
+            },
+            other => Statement(other),
+        }
+    }
+}
+
 /// Parses a string of `;`-separated statements. Empty statements are skipped.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, EngineError> {
-    let dialect = GenericDialect {};
-    let mut parser = DFParserBuilder::new(sql).with_dialect(&dialect).build()?;
+    parse_with_dialect(sql, &GenericDialect {})
+}
+
+/// Parses as [`parse`] does, with the expressions and operators of `dialect` (the wire server
+/// parses PostgreSQL's).
+pub fn parse_with_dialect(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, EngineError> {
+    let mut parser = DFParserBuilder::new(sql).with_dialect(dialect).build()?;
     let mut statements = Vec::new();
     loop {
         while parser.parser.consume_token(&Token::SemiColon) {}

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
 use starhouse_engine::{Engine, EngineOptions, StorageOptions, demo};
+use starhouse_server::{Server, ServerOptions};
 
 use crate::render::{Format, TableStyle};
 use crate::runner::{Flow, Runner};
@@ -119,6 +120,45 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
     },
+    /// Serve the warehouse over the PostgreSQL protocol, for psql, drivers and BI tools.
+    Serve {
+        /// The address to listen on. Without authentication (not available yet) only a loopback
+        /// address is accepted.
+        #[arg(long, default_value = "127.0.0.1:5433", value_name = "ADDRESS")]
+        listen: std::net::SocketAddr,
+
+        /// Connections served at once; more are refused with "too many connections".
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        max_connections: usize,
+
+        /// Let clients change the warehouse (CREATE, ALTER, DROP, ANALYZE, SET datafusion.*).
+        /// Without it, clients only read.
+        #[arg(long)]
+        allow_writes: bool,
+    },
+}
+
+/// Serves the warehouse until Ctrl-C.
+async fn serve(engine: Arc<Engine>, options: ServerOptions) -> Result<()> {
+    if !options.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to listen on {}: clients are not authenticated yet, so only a loopback address is allowed",
+            options.listen
+        );
+    }
+    let server = Server::bind(engine, options).await?;
+    let address = server.local_addr().ok_or_else(|| anyhow!("the server has no address"))?;
+    eprintln!(
+        "Serving the warehouse on postgresql://{address}/starhouse (psql -h {} -p {} starhouse); Ctrl-C stops.",
+        address.ip(),
+        address.port()
+    );
+    server
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    Ok(())
 }
 
 /// The bundled demo warehouse: `starhouse/demo` in the user's data folder.
@@ -162,6 +202,11 @@ fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let engine = runtime.block_on(open(&args, true))?;
+    if let Some(Command::Serve { listen, max_connections, allow_writes }) = &args.subcommand {
+        let options = ServerOptions { listen: *listen, max_connections: *max_connections, allow_writes: *allow_writes };
+        runtime.block_on(serve(engine, options))?;
+        return Ok(ExitCode::SUCCESS);
+    }
 
     let interactive = args.command.is_empty() && args.file.is_none() && std::io::stdin().is_terminal();
     let terminal = std::io::stdout().is_terminal();

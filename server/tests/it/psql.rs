@@ -1,0 +1,92 @@
+//! The real `psql`: what an analyst sees at the prompt.
+
+use std::process::{Command, Output, Stdio};
+
+use crate::TestServer;
+
+fn psql(server: &TestServer, args: &[&str]) -> Output {
+    Command::new("psql")
+        .arg(server.url())
+        .args(["-X", "-v", "ON_ERROR_STOP=1"])
+        .args(args)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env_remove("PGPASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .expect("psql runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn psql_lists_the_star_schema_tables() {
+    let server = TestServer::start();
+    let output = psql(&server, &["-c", "\\dt"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    for table in ["dim_customer", "dim_date", "dim_product", "dim_store", "fact_sales"] {
+        assert!(text.contains(&format!(" public | {table}")), "{table} in:\n{text}");
+    }
+}
+
+#[test]
+fn psql_shows_command_tags_and_errors_with_a_caret() {
+    let server = TestServer::start();
+    let script = server.dir.path().join("script.sql");
+    std::fs::write(&script, "BEGIN;\nSET application_name = 'report';\nSHOW application_name;\nCOMMIT;\n")
+        .expect("write");
+    let output = psql(&server, &["-f", script.to_str().expect("utf-8")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "BEGIN\nSET\n application_name \n------------------\n report\n(1 row)\n\nCOMMIT\n");
+
+    let output = psql(&server, &["-c", "SELECT * FROM dim_store WHERE AND 1"]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("ERROR:  syntax error"), "{text}");
+    let caret = format!("LINE 1: SELECT * FROM dim_store WHERE AND 1\n{}^", " ".repeat("LINE 1: ".len() + 34));
+    assert!(text.contains(&caret), "{text}");
+}
+
+#[test]
+fn psql_copies_a_query_to_a_csv_file() {
+    let server = TestServer::start();
+    let file = server.dir.path().join("stores.csv");
+    let command = format!(
+        "\\copy (SELECT store_key, region FROM dim_store WHERE store_key <= 3 ORDER BY store_key) to '{}' csv header",
+        file.display()
+    );
+    let output = psql(&server, &["-c", &command]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "COPY 3\n");
+    let csv = std::fs::read_to_string(&file).expect("the file was written");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("store_key,region"));
+    let keys: Vec<&str> = lines.map(|l| l.split(',').next().unwrap_or_default()).collect();
+    assert_eq!(keys, ["1", "2", "3"]);
+}
+
+#[test]
+fn ctrl_c_in_psql_cancels_the_running_query() {
+    let server = TestServer::start();
+    let child = Command::new("psql")
+        .arg(server.url())
+        .args(["-X", "-c", "SELECT sum(value % 7) FROM range(100000000000)"])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("psql starts");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Ctrl-C at a terminal sends SIGINT to psql, which sends a cancel request.
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("psql ends");
+    assert!(stderr(&output).contains("canceling statement due to user request"), "{}", stderr(&output));
+}
