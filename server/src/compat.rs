@@ -5,17 +5,27 @@
 //! schema (`pg_class`, `pg_attribute`, `pg_namespace`) come from `datafusion-pg-catalog`; what
 //! only the warehouse knows is added here.
 
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::{Array, AsArray, StringBuilder};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::sql::sqlparser::ast::{
+    DataType as SQLDataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
+    Ident, ObjectName, Query, SelectItem, SetExpr, Statement as SQLStatement, Value, visit_expressions_mut,
+    visit_relations,
+};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use futures::StreamExt;
 use starhouse_engine::{CATALOG_NAME, Session};
 
 use crate::commands::{SERVER_VERSION, Settings};
+use crate::pg_catalog::{self, WarehouseCatalog};
 
 /// What `version()` answers: a PostgreSQL version first, as clients parse it.
 pub(crate) fn version_string() -> String {
@@ -70,13 +80,323 @@ fn current_setting(settings: Arc<Mutex<Settings>>) -> ScalarUDF {
     )
 }
 
-/// Installs `pg_catalog` and the system functions in a session of `user`.
+/// Installs `pg_catalog` (with the warehouse in it) and the system functions in a session of
+/// `user`.
 pub(crate) fn install(session: &Session, user: &str, settings: Arc<Mutex<Settings>>) -> Result<()> {
     let ctx = session.context();
     datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG_NAME, EmptyContextProvider).map_err(|e| *e)?;
+    let catalog = ctx.catalog(CATALOG_NAME).ok_or_else(|| DataFusionError::Internal("no warehouse catalog".into()))?;
+    let library = catalog.schema("pg_catalog").ok_or_else(|| DataFusionError::Internal("no pg_catalog".into()))?;
+    let overlay = WarehouseCatalog::new(library, Arc::clone(session.engine()));
+    catalog.register_schema("pg_catalog", Arc::new(overlay))?;
+    for function in pg_catalog::functions(session.engine()) {
+        ctx.register_udf(function);
+    }
     ctx.register_udf(constant("version", version_string()));
     ctx.register_udf(constant("session_user", user.to_string()));
     ctx.register_udf(constant("current_user", user.to_string()));
     ctx.register_udf(current_setting(settings));
     Ok(())
+}
+
+/// The name of a relation, for `oid::regclass` shown in a result (rather than compared).
+pub(crate) const REGCLASS_NAME: &str = "starhouse_regclass_name";
+
+fn is_regclass(data_type: &SQLDataType) -> bool {
+    data_type.to_string().to_lowercase().rsplit('.').next() == Some("regclass")
+}
+
+/// Shows `expr::regclass` in a select list as the relation's name, as PostgreSQL prints a
+/// `regclass` (DataFusion knows it as a number). Casts elsewhere (in comparisons) stay numbers.
+fn show_regclass(expr: &mut Expr) {
+    match expr {
+        Expr::Cast { expr: inner, data_type, .. }
+            if is_regclass(data_type) && !matches!(inner.as_ref(), Expr::Value(_)) =>
+        {
+            let argument = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+            *expr = call(REGCLASS_NAME, argument);
+        }
+        Expr::Cast { expr: inner, .. } => show_regclass(inner),
+        _ => {}
+    }
+}
+
+/// `ARRAY(subquery)` as DataFusion can run it: the subquery's values gathered with
+/// `array_agg`. Over `unnest` of an outer column (catalog options, which a warehouse never has),
+/// NULL.
+fn array_subqueries(statement: &mut SQLStatement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Function(function) = expr
+            && function.name.to_string().eq_ignore_ascii_case("array")
+            && let FunctionArguments::Subquery(query) = &function.args
+        {
+            let mut unnests = false;
+            let _ = visit_relations(query.as_ref(), |relation| {
+                unnests |= relation.to_string().to_lowercase().ends_with("unnest");
+                ControlFlow::<()>::Continue(())
+            });
+            let mut gathered = query.as_ref().clone();
+            let aggregated = match gathered.body.as_mut() {
+                SetExpr::Select(select) if !unnests && select.projection.len() == 1 => {
+                    let value = match select.projection.remove(0) {
+                        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+                        _ => return ControlFlow::<()>::Continue(()),
+                    };
+                    select.projection.push(SelectItem::UnnamedExpr(call("array_agg", value)));
+                    gathered.order_by = None;
+                    true
+                }
+                _ => false,
+            };
+            *expr = if aggregated { Expr::Subquery(Box::new(gathered)) } else { Expr::value(Value::Null) };
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// A call of a function with one argument.
+fn call(name: &str, argument: Expr) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(argument))],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+/// Rewrites a query for DataFusion to answer as PostgreSQL would: `ARRAY(subquery)` (see
+/// [`array_subqueries`]) and `regclass` shown by name (see [`show_regclass`]).
+pub(crate) fn for_display(mut statement: SQLStatement) -> SQLStatement {
+    array_subqueries(&mut statement);
+    fn selects(body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => {
+                for item in &mut select.projection {
+                    match item {
+                        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => show_regclass(expr),
+                        _ => {}
+                    }
+                }
+            }
+            SetExpr::Query(query) => selects(&mut query.body),
+            SetExpr::SetOperation { left, right, .. } => {
+                selects(left);
+                selects(right);
+            }
+            _ => {}
+        }
+    }
+    if let SQLStatement::Query(query) = &mut statement {
+        selects(&mut query.body);
+    }
+    statement
+}
+
+/// `schema` with the columns renamed where `names` says (when it names every column).
+pub(crate) fn renamed(schema: &SchemaRef, names: Option<&[Option<String>]>) -> SchemaRef {
+    match names {
+        Some(names) if names.len() == schema.fields().len() => {
+            let fields: Vec<Field> = schema
+                .fields()
+                .iter()
+                .zip(names)
+                .map(|(field, name)| match name {
+                    Some(name) => field.as_ref().clone().with_name(name),
+                    None => field.as_ref().clone(),
+                })
+                .collect();
+            Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+        }
+        _ => Arc::clone(schema),
+    }
+}
+
+/// A result with its columns renamed as [`renamed`] does.
+pub(crate) fn rename(stream: SendableRecordBatchStream, names: Option<&[Option<String>]>) -> SendableRecordBatchStream {
+    let schema = renamed(&stream.schema(), names);
+    if Arc::ptr_eq(&schema, &stream.schema()) {
+        return stream;
+    }
+    let batches = {
+        let schema = Arc::clone(&schema);
+        stream
+            .map(move |batch| batch.and_then(|b| Ok(RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec())?)))
+    };
+    Box::pin(RecordBatchStreamAdapter::new(schema, batches))
+}
+
+/// The select list of a query's first SELECT (the one PostgreSQL names a result's columns by).
+fn select_items(query: &Query) -> Option<&[SelectItem]> {
+    let mut body = query.body.as_ref();
+    loop {
+        body = match body {
+            SetExpr::Select(select) => return Some(&select.projection),
+            SetExpr::Query(query) => query.body.as_ref(),
+            SetExpr::SetOperation { left, .. } => left.as_ref(),
+            _ => return None,
+        };
+    }
+}
+
+/// The name PostgreSQL gives an unaliased expression in a select list.
+fn expression_name(expr: &Expr) -> String {
+    match expr {
+        Expr::Identifier(ident) => ident.value.clone(),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+        Expr::Function(function) if function.name.to_string() == REGCLASS_NAME => match &function.args {
+            FunctionArguments::List(list) => match list.args.first() {
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(argument))) => expression_name(argument),
+                _ => "?column?".into(),
+            },
+            _ => "?column?".into(),
+        },
+        Expr::Function(function) => function
+            .name
+            .0
+            .last()
+            .and_then(|part| part.as_ident())
+            .map(|ident| if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_lowercase() })
+            .unwrap_or_else(|| "?column?".into()),
+        Expr::Cast { expr, data_type, .. } => match expression_name(expr).as_str() {
+            "?column?" => type_name(data_type),
+            name => name.to_string(),
+        },
+        Expr::Nested(inner) => expression_name(inner),
+        Expr::Case { .. } => "case".into(),
+        Expr::Exists { .. } => "exists".into(),
+        Expr::Array(_) => "array".into(),
+        Expr::Subquery(query) => match select_items(query).and_then(|items| items.first()) {
+            Some(SelectItem::ExprWithAlias { alias, .. }) => alias.value.clone(),
+            Some(SelectItem::UnnamedExpr(expr)) => expression_name(expr),
+            _ => "?column?".into(),
+        },
+        Expr::CompoundFieldAccess { root, .. } => expression_name(root),
+        _ => "?column?".into(),
+    }
+}
+
+/// PostgreSQL's name for a type in a cast that names a column (`1::int` is `int4`).
+fn type_name(data_type: &SQLDataType) -> String {
+    let written = data_type.to_string().to_lowercase();
+    let base = written.split('(').next().unwrap_or_default().trim().rsplit('.').next().unwrap_or_default().to_string();
+    match base.as_str() {
+        "int" | "integer" | "int4" => "int4".into(),
+        "bigint" | "int8" => "int8".into(),
+        "smallint" | "int2" => "int2".into(),
+        "real" | "float4" => "float4".into(),
+        "double precision" | "double" | "float8" | "float" => "float8".into(),
+        "boolean" | "bool" => "bool".into(),
+        "decimal" | "numeric" => "numeric".into(),
+        "character varying" | "varchar" => "varchar".into(),
+        "character" | "char" => "bpchar".into(),
+        "timestamp with time zone" | "timestamptz" => "timestamptz".into(),
+        "timestamp" | "timestamp without time zone" => "timestamp".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The names PostgreSQL gives a query's result columns where an expression has no alias
+/// (`count(*)` is `count`, `1 + 1` is `?column?`); `None` for a column that keeps its name, and
+/// no names at all when the select list has a wildcard.
+pub(crate) fn column_names(statement: &SQLStatement) -> Option<Vec<Option<String>>> {
+    let SQLStatement::Query(query) = statement else {
+        return None;
+    };
+    select_items(query)?
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(expr) => Some(Some(expression_name(expr))),
+            SelectItem::ExprWithAlias { .. } | SelectItem::ExprWithAliases { .. } => Some(None),
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => None,
+        })
+        .collect()
+}
+
+/// `pg_catalog` tables that are always empty in a warehouse (no triggers, policies,
+/// inheritance, publications, ...). Client queries over them that DataFusion cannot plan are
+/// answered with no rows.
+const EMPTY_RELATIONS: &[&str] = &[
+    "pg_trigger",
+    "pg_policy",
+    "pg_inherits",
+    "pg_statistic_ext",
+    "pg_statistic_ext_data",
+    "pg_publication",
+    "pg_publication_rel",
+    "pg_publication_namespace",
+    "pg_rewrite",
+    "pg_event_trigger",
+    "pg_foreign_table",
+    "pg_partitioned_table",
+    "pg_sequence",
+    "pg_subscription",
+];
+
+/// The (empty) answer to a query over an always-empty catalog table: no rows, with the
+/// columns of its select list.
+pub(crate) fn empty_answer(statement: &SQLStatement) -> Option<SchemaRef> {
+    let SQLStatement::Query(query) = statement else {
+        return None;
+    };
+    let mut empty = false;
+    let _ = visit_relations(statement, |relation| {
+        let name = relation.0.last().and_then(|part| part.as_ident()).map(|i| i.value.to_lowercase());
+        empty |= name.is_some_and(|name| EMPTY_RELATIONS.contains(&name.as_str()));
+        ControlFlow::<()>::Continue(())
+    });
+    if !empty {
+        return None;
+    }
+    let fields: Vec<Field> = select_items(query)?
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(expr) => Some(expression_name(expr)),
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            _ => None,
+        })
+        .map(|name| name.map(|name| Field::new(name, DataType::Utf8, true)))
+        .collect::<Option<_>>()?;
+    Some(Arc::new(Schema::new(fields)))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    use super::*;
+
+    fn parse(sql: &str) -> SQLStatement {
+        Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parses").remove(0)
+    }
+
+    #[test]
+    fn unaliased_columns_get_postgresql_names() {
+        let names = column_names(&parse(
+            "SELECT count(*), d.year, 1 + 1, x AS y, pg_catalog.format_type(t, m), 1::int, a::text, CASE WHEN true THEN 1 END FROM d",
+        ));
+        let expected = ["count", "year", "?column?", "", "format_type", "int4", "a", "case"];
+        let expected: Vec<Option<String>> = expected.iter().map(|n| (!n.is_empty()).then(|| n.to_string())).collect();
+        assert_eq!(names, Some(expected));
+        assert_eq!(column_names(&parse("SELECT *, a FROM t")), None);
+    }
+
+    #[test]
+    fn queries_over_always_empty_catalogs_have_an_empty_answer() {
+        let schema = empty_answer(&parse(
+            "SELECT t.tgname, pg_catalog.pg_get_triggerdef(t.oid, true) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = '1'",
+        ))
+        .expect("an empty answer");
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["tgname", "pg_get_triggerdef"]);
+        assert!(empty_answer(&parse("SELECT * FROM pg_catalog.pg_class")).is_none());
+    }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ParamValues;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
@@ -92,10 +92,10 @@ impl Shared {
         if let Ok(statements) = self.compat.parse(sql)
             && statements.iter().all(runs_as_parsed)
         {
-            return Ok(statements.into_iter().map(Statement::from_sql).collect());
+            return Ok(statements.into_iter().map(|s| Statement::from_sql(compat::for_display(s))).collect());
         }
         let statements = starhouse_engine::sql::parse_with_dialect(sql, &PostgreSqlDialect {})?;
-        Ok(statements.into_iter().map(|s| s.map_sql(|sql| self.compat.rewrite(sql))).collect())
+        Ok(statements.into_iter().map(|s| s.map_sql(|sql| compat::for_display(self.compat.rewrite(sql)))).collect())
     }
 }
 
@@ -252,6 +252,8 @@ pub(crate) struct Prepared {
     statement: Statement,
     /// The plan of a query, with its parameters as placeholders.
     plan: Option<LogicalPlan>,
+    /// The result's columns where no plan describes them (an always-empty catalog query).
+    empty: Option<SchemaRef>,
 }
 
 impl Prepared {
@@ -267,8 +269,16 @@ impl Prepared {
 
     /// The result's fields, in `formats` (a `Bind`'s result formats).
     fn fields(&self, formats: &[i16]) -> Vec<Column> {
+        let names = self.statement.as_sql().and_then(compat::column_names);
         match (&self.plan, self.statement.as_sql().and_then(commands::command)) {
-            (Some(plan), _) => encode::columns(plan.schema().as_arrow().fields(), formats),
+            (Some(plan), _) => {
+                let schema = compat::renamed(plan.schema().inner(), names.as_deref());
+                encode::columns(schema.fields(), formats)
+            }
+            (None, _) if self.empty.is_some() => encode::columns(
+                self.empty.as_ref().map(|s| s.fields().to_vec()).unwrap_or_default().as_slice(),
+                formats,
+            ),
             (None, Some(Command::Show(name))) => {
                 encode::columns(&[Arc::new(Field::new(Settings::canonical(&name), DataType::Utf8, true))], formats)
             }
@@ -450,14 +460,24 @@ impl Handler {
             Some(SQLStatement::ShowTables { .. } | SQLStatement::ShowVariable { .. }) => "SHOW",
             _ => "SELECT",
         };
+        let names = statement.as_sql().and_then(compat::column_names);
+        let empty = statement.as_sql().and_then(compat::empty_answer);
         let guard = connection.begin_query();
         let session = &connection.session;
         let output = match prepared_plan {
-            Some(plan) => self.guarded(connection, &guard, session.execute_plan(plan), sql).await?,
-            None => self.guarded(connection, &guard, session.execute(statement), sql).await?,
+            Some(plan) => self.guarded(connection, &guard, session.execute_plan(plan), sql).await,
+            None => self.guarded(connection, &guard, session.execute(statement), sql).await,
+        };
+        let output = match (output, empty) {
+            (Ok(output), _) => output,
+            // A client's question about catalogs that are always empty: no rows.
+            (Err(_), Some(schema)) => {
+                Output::Rows(Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty())))
+            }
+            (Err(error), None) => return Err(error),
         };
         Ok(match output {
-            Output::Rows(stream) => Outcome::Rows { stream, tag },
+            Output::Rows(stream) => Outcome::Rows { stream: compat::rename(stream, names.as_deref()), tag },
             Output::Command(tag) => Outcome::Tag { tag, warnings: Vec::new(), reported: Vec::new() },
         })
     }
@@ -727,12 +747,14 @@ impl QueryParser for Handler {
         if client.transaction_status() == TransactionStatus::Error && !ends_transaction(&statement) {
             return Err(PgWireError::UserError(sqlstate::in_failed_transaction()));
         }
-        let plan = connection
-            .session
-            .plan_query(&statement)
-            .await
-            .map_err(|e| PgWireError::UserError(engine_error(&e, sql)))?;
-        Ok(Some(Arc::new(Prepared { sql: sql.to_string(), statement, plan })))
+        let (plan, empty) = match connection.session.plan_query(&statement).await {
+            Ok(plan) => (plan, None),
+            Err(error) => match statement.as_sql().and_then(compat::empty_answer) {
+                Some(schema) => (None, Some(schema)),
+                None => return Err(PgWireError::UserError(engine_error(&error, sql))),
+            },
+        };
+        Ok(Some(Arc::new(Prepared { sql: sql.to_string(), statement, plan, empty })))
     }
 
     fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {

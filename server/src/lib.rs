@@ -15,6 +15,7 @@ mod connection;
 mod copy;
 mod encode;
 mod params;
+mod pg_catalog;
 mod sqlstate;
 
 use std::net::SocketAddr;

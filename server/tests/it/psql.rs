@@ -90,3 +90,62 @@ fn ctrl_c_in_psql_cancels_the_running_query() {
     let output = child.wait_with_output().expect("psql ends");
     assert!(stderr(&output).contains("canceling statement due to user request"), "{}", stderr(&output));
 }
+
+#[test]
+fn psql_describes_a_table_with_its_keys_and_comments() {
+    let server = TestServer::start();
+    let output = psql(&server, &["-c", "\\d fact_sales", "-c", "\\d+ dim_date"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    for expected in [
+        "Table \"public.fact_sales\"",
+        " sale_amount   | numeric(10,2) |           | not null | ",
+        " sale_id       | bigint        |           | not null | ",
+        "Indexes:\n    \"fact_sales_pkey\" PRIMARY KEY, btree (sale_id)",
+        "Foreign-key constraints:\n    \"fact_sales_customer_key_fkey\" FOREIGN KEY (customer_key) REFERENCES dim_customer(customer_key)",
+        "\"fact_sales_date_key_fkey\" FOREIGN KEY (date_key) REFERENCES dim_date(date_key)",
+        "Referenced by:\n    TABLE \"fact_sales\" CONSTRAINT \"fact_sales_date_key_fkey\" FOREIGN KEY (date_key) REFERENCES dim_date(date_key)",
+        "| The day as a number, yyyymmdd",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn psql_meta_commands_answer() {
+    let server = TestServer::start();
+    let cases: [(&str, &str); 9] = [
+        ("\\dt+", "| One row per sale: what was sold, when, where and to whom"),
+        ("\\dn", " public | postgres"),
+        ("\\dn+", " public | postgres"),
+        ("\\l", " starhouse | postgres"),
+        ("\\l+", " starhouse | postgres"),
+        ("\\df", "List of functions"),
+        ("\\dv", "Did not find any relations."),
+        ("\\di", " public | fact_sales_pkey   | index | postgres | fact_sales"),
+        ("\\du", "List of roles"),
+    ];
+    for (command, expected) in cases {
+        let output = psql(&server, &["-c", command]);
+        assert!(output.status.success(), "{command}: {}", stderr(&output));
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(text.contains(expected), "{command}: {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn psql_completes_table_names_at_the_prompt() {
+    let server = TestServer::start();
+    let mut command = Command::new("psql");
+    command.arg(server.url()).args(["-X", "-P", "pager=off"]).env("PGCONNECT_TIMEOUT", "10").env("TERM", "xterm");
+    let mut session = rexpect::session::spawn_command(command, Some(30_000)).expect("psql starts");
+    session.exp_string("starhouse=>").expect("the prompt");
+    // Only the completed name makes this query valid: `fact_sa` is no table.
+    session.send("SELECT count(*) AS sold FROM fact_sa\t").expect("type");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    session.send_line(";").expect("run");
+    session.exp_string("sold").expect("the completed query runs");
+    session.exp_string("10000").expect("and answers");
+    session.send_line("\\q").expect("quit");
+    session.exp_eof().expect("psql leaves");
+}
