@@ -39,6 +39,7 @@ const KNOWN: &[Known] = &[
     Known { name: "integer_datetimes", default: "on", reported: true },
     Known { name: "IntervalStyle", default: "postgres", reported: true },
     Known { name: "is_superuser", default: "off", reported: true },
+    Known { name: "jit", default: "off", reported: false },
     Known { name: "lc_collate", default: "C.UTF-8", reported: false },
     Known { name: "lc_ctype", default: "C.UTF-8", reported: false },
     Known { name: "lc_messages", default: "C.UTF-8", reported: false },

@@ -80,10 +80,38 @@ fn current_setting(settings: Arc<Mutex<Settings>>) -> ScalarUDF {
     )
 }
 
+/// `set_config(name, value, is_local)`: sets the session's setting, and answers its new value.
+fn set_config(settings: Arc<Mutex<Settings>>) -> ScalarUDF {
+    create_udf(
+        "set_config",
+        vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
+        DataType::Utf8,
+        Volatility::Volatile,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let text = |arg: &ColumnarValue| match arg {
+                ColumnarValue::Scalar(value) => value.try_as_str().flatten().map(str::to_string),
+                ColumnarValue::Array(array) => {
+                    ScalarValue::try_from_array(array, 0).ok()?.try_as_str().flatten().map(str::to_string)
+                }
+            };
+            let (Some(name), value) = (text(&args[0]), text(&args[1])) else {
+                return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
+            };
+            let mut settings =
+                settings.lock().map_err(|_| DataFusionError::Internal("settings lock poisoned".into()))?;
+            settings.set(&name, value.as_deref()).map_err(|e| DataFusionError::Plan(e.message.clone()))?;
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(settings.get(&name))))
+        }),
+    )
+}
+
 /// Installs `pg_catalog` (with the warehouse in it) and the system functions in a session of
 /// `user`.
 pub(crate) fn install(session: &Session, user: &str, settings: Arc<Mutex<Settings>>) -> Result<()> {
     let ctx = session.context();
+    // A literal such as 0.1 is a `numeric` in PostgreSQL, and drivers that interpolate
+    // parameters (psycopg2) send decimals as such literals.
+    ctx.state_ref().write().config_mut().options_mut().sql_parser.parse_float_as_decimal = true;
     datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG_NAME, EmptyContextProvider).map_err(|e| *e)?;
     let catalog = ctx.catalog(CATALOG_NAME).ok_or_else(|| DataFusionError::Internal("no warehouse catalog".into()))?;
     let library = catalog.schema("pg_catalog").ok_or_else(|| DataFusionError::Internal("no pg_catalog".into()))?;
@@ -95,7 +123,8 @@ pub(crate) fn install(session: &Session, user: &str, settings: Arc<Mutex<Setting
     ctx.register_udf(constant("version", version_string()));
     ctx.register_udf(constant("session_user", user.to_string()));
     ctx.register_udf(constant("current_user", user.to_string()));
-    ctx.register_udf(current_setting(settings));
+    ctx.register_udf(current_setting(Arc::clone(&settings)));
+    ctx.register_udf(set_config(settings));
     Ok(())
 }
 
@@ -114,7 +143,7 @@ fn show_regclass(expr: &mut Expr) {
             if is_regclass(data_type) && !matches!(inner.as_ref(), Expr::Value(_)) =>
         {
             let argument = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
-            *expr = call(REGCLASS_NAME, argument);
+            *expr = call(REGCLASS_NAME, vec![argument]);
         }
         Expr::Cast { expr: inner, .. } => show_regclass(inner),
         _ => {}
@@ -142,7 +171,7 @@ fn array_subqueries(statement: &mut SQLStatement) {
                         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
                         _ => return ControlFlow::<()>::Continue(()),
                     };
-                    select.projection.push(SelectItem::UnnamedExpr(call("array_agg", value)));
+                    select.projection.push(SelectItem::UnnamedExpr(call("array_agg", vec![value])));
                     gathered.order_by = None;
                     true
                 }
@@ -154,15 +183,35 @@ fn array_subqueries(statement: &mut SQLStatement) {
     });
 }
 
-/// A call of a function with one argument.
-fn call(name: &str, argument: Expr) -> Expr {
+/// `generate_subscripts(array, 1)` (the positions of an array's elements, a set-returning
+/// function that SQLAlchemy pairs with `unnest` of the same array) as DataFusion can run it:
+/// `unnest(generate_series(1, cardinality(array)))`.
+fn subscripts(statement: &mut SQLStatement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Function(function) = expr
+            && function.name.to_string().eq_ignore_ascii_case("generate_subscripts")
+            && let FunctionArguments::List(list) = &function.args
+            && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(array))) = list.args.first()
+        {
+            let positions = call(
+                "generate_series",
+                vec![Expr::value(Value::Number("1".into(), false)), call("cardinality", vec![array.clone()])],
+            );
+            *expr = call("unnest", vec![positions]);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// A call of a function.
+fn call(name: &str, arguments: Vec<Expr>) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
         parameters: FunctionArguments::None,
         args: FunctionArguments::List(FunctionArgumentList {
             duplicate_treatment: None,
-            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(argument))],
+            args: arguments.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect(),
             clauses: vec![],
         }),
         filter: None,
@@ -173,9 +222,11 @@ fn call(name: &str, argument: Expr) -> Expr {
 }
 
 /// Rewrites a query for DataFusion to answer as PostgreSQL would: `ARRAY(subquery)` (see
-/// [`array_subqueries`]) and `regclass` shown by name (see [`show_regclass`]).
+/// [`array_subqueries`]), `generate_subscripts` (see [`subscripts`]) and `regclass` shown by
+/// name (see [`show_regclass`]).
 pub(crate) fn for_display(mut statement: SQLStatement) -> SQLStatement {
     array_subqueries(&mut statement);
+    subscripts(&mut statement);
     fn selects(body: &mut SetExpr) {
         match body {
             SetExpr::Select(select) => {
@@ -200,7 +251,9 @@ pub(crate) fn for_display(mut statement: SQLStatement) -> SQLStatement {
     statement
 }
 
-/// `schema` with the columns renamed where `names` says (when it names every column).
+/// `schema` with the columns renamed where `names` says (when it names every column). The
+/// columns are nullable: the wire does not tell nullability, and DataFusion 55 declares a scalar
+/// subquery's column non-nullable even when the subquery finds no row.
 pub(crate) fn renamed(schema: &SchemaRef, names: Option<&[Option<String>]>) -> SchemaRef {
     match names {
         Some(names) if names.len() == schema.fields().len() => {
@@ -208,9 +261,12 @@ pub(crate) fn renamed(schema: &SchemaRef, names: Option<&[Option<String>]>) -> S
                 .fields()
                 .iter()
                 .zip(names)
-                .map(|(field, name)| match name {
-                    Some(name) => field.as_ref().clone().with_name(name),
-                    None => field.as_ref().clone(),
+                .map(|(field, name)| {
+                    match name {
+                        Some(name) => field.as_ref().clone().with_name(name),
+                        None => field.as_ref().clone(),
+                    }
+                    .with_nullable(true)
                 })
                 .collect();
             Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))

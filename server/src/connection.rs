@@ -15,8 +15,9 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ParamValues;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Cast, Expr, LogicalPlan, TryCast};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::Statement as SQLStatement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -53,6 +54,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::commands::{self, Command, Settings};
 use crate::copy::{self, CopyOut};
+use crate::cursors::{self, CursorCommand, Cursors};
 use crate::encode::{self, Column, RowEncoder};
 use crate::sqlstate::{self, Failure, engine_error, error, user_error};
 use crate::{ServerOptions, compat, params};
@@ -111,6 +113,7 @@ pub(crate) struct Connection {
     pub settings: Arc<Mutex<Settings>>,
     /// The running query's cancellation, and whether it was the statement timeout.
     running: Mutex<(CancellationToken, Arc<AtomicBool>)>,
+    cursors: Cursors,
     shared: Arc<Shared>,
     key: CancelKey,
 }
@@ -252,8 +255,9 @@ pub(crate) struct Prepared {
     statement: Statement,
     /// The plan of a query, with its parameters as placeholders.
     plan: Option<LogicalPlan>,
-    /// The result's columns where no plan describes them (an always-empty catalog query).
-    empty: Option<SchemaRef>,
+    /// The result's columns where no plan describes them (an always-empty catalog query, a
+    /// `FETCH` from a cursor).
+    described: Option<SchemaRef>,
 }
 
 impl Prepared {
@@ -262,23 +266,41 @@ impl Prepared {
         let Some(plan) = &self.plan else {
             return Vec::new();
         };
-        let types = plan.get_parameter_types().unwrap_or_default();
+        let mut types = plan.get_parameter_types().unwrap_or_default();
+        // DataFusion infers a placeholder's type from what it is compared with; PostgreSQL also
+        // from a cast (`$1::int`), which drivers rely on.
+        let _ = plan.apply_with_subqueries(|node| {
+            node.apply_expressions(|expr| {
+                expr.apply(|e| {
+                    if let Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) = e
+                        && let Expr::Placeholder(placeholder) = expr.as_ref()
+                        && let Some(slot @ None) = types.get_mut(&placeholder.id)
+                    {
+                        *slot = Some(field.data_type().clone());
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })
+        });
         let count = types.keys().filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok()).max().unwrap_or(0);
         (1..=count).map(|i| types.get(&format!("${i}")).cloned().flatten()).collect()
     }
 
     /// The result's fields, in `formats` (a `Bind`'s result formats).
     fn fields(&self, formats: &[i16]) -> Vec<Column> {
+        if let Some(schema) = &self.described {
+            return encode::columns(schema.fields(), formats);
+        }
+        if self.statement.as_sql().and_then(cursors::command).is_some() {
+            // `DECLARE` (whose plan is its query's) and `CLOSE` answer no rows.
+            return Vec::new();
+        }
         let names = self.statement.as_sql().and_then(compat::column_names);
         match (&self.plan, self.statement.as_sql().and_then(commands::command)) {
             (Some(plan), _) => {
                 let schema = compat::renamed(plan.schema().inner(), names.as_deref());
                 encode::columns(schema.fields(), formats)
             }
-            (None, _) if self.empty.is_some() => encode::columns(
-                self.empty.as_ref().map(|s| s.fields().to_vec()).unwrap_or_default().as_slice(),
-                formats,
-            ),
             (None, Some(Command::Show(name))) => {
                 encode::columns(&[Arc::new(Field::new(Settings::canonical(&name), DataType::Utf8, true))], formats)
             }
@@ -399,6 +421,7 @@ impl StartupHandler for Handler {
             session,
             settings,
             running: Mutex::new((CancellationToken::new(), Arc::new(AtomicBool::new(false)))),
+            cursors: Cursors::default(),
             shared: Arc::clone(shared),
             key: key.clone(),
         };
@@ -447,6 +470,9 @@ impl Handler {
         }
         if let Some(command) = statement.as_sql().and_then(commands::command) {
             return self.command(client, connection, command);
+        }
+        if let Some(command) = statement.as_sql().and_then(cursors::command) {
+            return self.cursor(client, connection, command?, sql, prepared_plan).await;
         }
         if let Some(copy) = statement.as_sql().and_then(copy::copy_out) {
             let copy = copy?;
@@ -538,6 +564,7 @@ impl Handler {
                     warnings.push("there is no transaction in progress");
                 }
                 client.set_transaction_status(TransactionStatus::Idle);
+                connection.cursors.end_transaction();
                 if command == Command::Commit && status != TransactionStatus::Error { "COMMIT" } else { "ROLLBACK" }
             }
             Command::RollbackToSavepoint | Command::Savepoint | Command::ReleaseSavepoint => {
@@ -588,6 +615,51 @@ impl Handler {
             }
         };
         Ok(Outcome::Tag { tag: tag.to_string(), warnings, reported })
+    }
+
+    /// `DECLARE`, `FETCH` and `CLOSE`. A declared query starts now (with the prepared plan's
+    /// parameters, in the extended protocol) and is read as it is fetched.
+    async fn cursor<C: ClientInfo>(
+        &self,
+        client: &mut C,
+        connection: &Connection,
+        command: CursorCommand,
+        sql: &str,
+        prepared_plan: Option<LogicalPlan>,
+    ) -> Result<Outcome, Failure> {
+        let tag = |tag: &str| Outcome::Tag { tag: tag.to_string(), warnings: Vec::new(), reported: Vec::new() };
+        match command {
+            CursorCommand::Declare { name, query, hold } => {
+                if !hold && client.transaction_status() == TransactionStatus::Idle {
+                    return Err(error("25P01", "DECLARE CURSOR can only be used in transaction blocks"));
+                }
+                let names = query.as_sql().and_then(compat::column_names);
+                let guard = connection.begin_query();
+                let session = &connection.session;
+                let output = match prepared_plan {
+                    Some(plan) => self.guarded(connection, &guard, session.execute_plan(plan), sql).await?,
+                    None => self.guarded(connection, &guard, session.execute(query), sql).await?,
+                };
+                let Output::Rows(stream) = output else {
+                    return Err(error(sqlstate::SYNTAX_ERROR, "a cursor is declared for a query"));
+                };
+                connection.cursors.declare(name, compat::rename(stream, names.as_deref()), hold)?;
+                Ok(tag("DECLARE CURSOR"))
+            }
+            CursorCommand::Fetch { name, count } => {
+                let guard = connection.begin_query();
+                let stream = tokio::select! {
+                    biased;
+                    _ = guard.token.cancelled() => Err(connection.canceled_error()),
+                    stream = connection.cursors.fetch(&name, count) => stream,
+                }?;
+                Ok(Outcome::Rows { stream, tag: "FETCH" })
+            }
+            CursorCommand::Close(name) => {
+                connection.cursors.close(name.as_deref())?;
+                Ok(tag("CLOSE CURSOR"))
+            }
+        }
     }
 
     /// A command's warnings, tag and reported settings.
@@ -726,12 +798,7 @@ impl Handler {
 impl QueryParser for Handler {
     type Statement = Arc<Prepared>;
 
-    async fn parse_sql<C>(
-        &self,
-        client: &C,
-        sql: &str,
-        _types: &[Option<Type>],
-    ) -> PgWireResult<Option<Self::Statement>>
+    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -747,14 +814,22 @@ impl QueryParser for Handler {
         if client.transaction_status() == TransactionStatus::Error && !ends_transaction(&statement) {
             return Err(PgWireError::UserError(sqlstate::in_failed_transaction()));
         }
-        let (plan, empty) = match connection.session.plan_query(&statement).await {
+        let sql_statement = statement.as_sql();
+        if let Some(Ok(CursorCommand::Fetch { name, .. })) = sql_statement.and_then(cursors::command) {
+            let described = connection.cursors.schema(&name);
+            return Ok(Some(Arc::new(Prepared { sql: sql.to_string(), statement, plan: None, described })));
+        }
+        // A cursor's parameters are its query's.
+        let planned =
+            params::declare(sql_statement.and_then(cursors::declared_query).unwrap_or(statement.clone()), types);
+        let (plan, described) = match connection.session.plan_query(&planned).await {
             Ok(plan) => (plan, None),
-            Err(error) => match statement.as_sql().and_then(compat::empty_answer) {
+            Err(error) => match sql_statement.and_then(compat::empty_answer) {
                 Some(schema) => (None, Some(schema)),
                 None => return Err(PgWireError::UserError(engine_error(&error, sql))),
             },
         };
-        Ok(Some(Arc::new(Prepared { sql: sql.to_string(), statement, plan, empty })))
+        Ok(Some(Arc::new(Prepared { sql: sql.to_string(), statement, plan, described })))
     }
 
     fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
@@ -787,7 +862,19 @@ impl ExtendedQueryHandler for Handler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if message.target_type != TARGET_TYPE_BYTE_STATEMENT {
-            return self._on_describe(client, message).await;
+            // A cursor declared in SQL is a portal too (psycopg describes it by name).
+            let cursor = match &message.name {
+                Some(name) if client.portal_store().get_portal(name).is_none() => {
+                    connection(client)?.cursors.schema(name)
+                }
+                _ => None,
+            };
+            let Some(schema) = cursor else {
+                return self._on_describe(client, message).await;
+            };
+            let columns = encode::columns(schema.fields(), &[]);
+            client.send(PgWireBackendMessage::RowDescription(encode::row_description(&columns))).await?;
+            return Ok(());
         }
         // A statement is described with its parameters, then its row description or NoData.
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);

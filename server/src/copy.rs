@@ -6,7 +6,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
-use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::array::ArrayRef;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement as SQLStatement,
@@ -179,50 +179,46 @@ fn csv_field(value: &[u8], delimiter: u8, quote: u8, escape: u8, null: &str, out
     out.put_u8(quote);
 }
 
-/// The rows of a batch in the copy's format.
-fn encode_batch(
+/// One row of a batch in the copy's format.
+fn encode_row(
     format: &Format,
-    batch: &RecordBatch,
+    columns: &[ArrayRef],
+    row: usize,
     options: &TextOptions,
+    value: &mut BytesMut,
     out: &mut BytesMut,
 ) -> Result<(), EngineError> {
-    let columns = encode::plain_columns(batch)?;
     let (delimiter, null) = match format {
         Format::Binary => {
-            for row in 0..batch.num_rows() {
-                out.put_i16(columns.len() as i16);
-                for column in &columns {
-                    encode::write_field(column.as_ref(), row, true, options, out)?;
-                }
+            out.put_i16(columns.len() as i16);
+            for column in columns {
+                encode::write_field(column.as_ref(), row, true, options, out)?;
             }
             return Ok(());
         }
         Format::Text { delimiter, null } | Format::Csv { delimiter, null, .. } => (*delimiter, null),
     };
-    let mut value = BytesMut::new();
-    for row in 0..batch.num_rows() {
-        for (i, column) in columns.iter().enumerate() {
-            if i > 0 {
-                out.put_u8(delimiter);
-            }
-            if column.is_null(row) {
-                out.put_slice(null.as_bytes());
-                continue;
-            }
-            value.clear();
-            encode::write_text(column.as_ref(), row, options, &mut value)?;
-            match format {
-                Format::Csv { quote, escape, .. } => csv_field(&value, delimiter, *quote, *escape, null, out),
-                _ => text_field(&value, delimiter, out),
-            }
+    for (i, column) in columns.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(delimiter);
         }
-        out.put_u8(b'\n');
+        if encode::is_null(column.as_ref(), row) {
+            out.put_slice(null.as_bytes());
+            continue;
+        }
+        value.clear();
+        encode::write_text(column.as_ref(), row, options, value)?;
+        match format {
+            Format::Csv { quote, escape, .. } => csv_field(value, delimiter, *quote, *escape, null, out),
+            _ => text_field(value, delimiter, out),
+        }
     }
+    out.put_u8(b'\n');
     Ok(())
 }
 
-/// Streams a copy to the client: `CopyOutResponse`, one `CopyData` per batch, `CopyDone` and
-/// `COPY n`.
+/// Streams a copy to the client: `CopyOutResponse`, one `CopyData` per row (the header goes
+/// with the first, as PostgreSQL sends it and psycopg reads it), `CopyDone` and `COPY n`.
 pub(crate) async fn send<C>(client: &mut C, connection: Arc<Connection>, copy: CopyOut) -> PgWireResult<()>
 where
     C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
@@ -261,9 +257,8 @@ where
         }
         _ => {}
     }
-    if !first.is_empty() {
-        client.feed(PgWireBackendMessage::CopyData(CopyData::new(first.freeze()))).await?;
-    }
+    let mut data = first;
+    let mut value = BytesMut::new();
     let (token, _) = connection.current();
     let mut rows = 0usize;
     loop {
@@ -277,16 +272,19 @@ where
             Some(Ok(batch)) => batch,
             Some(Err(e)) => return Err(PgWireError::UserError(engine_error(&EngineError::from(e), ""))),
         };
-        let mut data = BytesMut::new();
-        encode_batch(&copy.format, &batch, &options, &mut data)
-            .map_err(|e| PgWireError::UserError(engine_error(&e, "")))?;
+        let failed = |e: EngineError| PgWireError::UserError(engine_error(&e, ""));
+        let columns = encode::plain_columns(&batch).map_err(|e| failed(e.into()))?;
+        for row in 0..batch.num_rows() {
+            encode_row(&copy.format, &columns, row, &options, &mut value, &mut data).map_err(failed)?;
+            client.feed(PgWireBackendMessage::CopyData(CopyData::new(data.split().freeze()))).await?;
+        }
         rows += batch.num_rows();
-        client.feed(PgWireBackendMessage::CopyData(CopyData::new(data.freeze()))).await?;
     }
     if binary {
-        let mut trailer = BytesMut::new();
-        trailer.put_i16(-1);
-        client.feed(PgWireBackendMessage::CopyData(CopyData::new(trailer.freeze()))).await?;
+        data.put_i16(-1);
+    }
+    if !data.is_empty() {
+        client.feed(PgWireBackendMessage::CopyData(CopyData::new(data.split().freeze()))).await?;
     }
     client.feed(PgWireBackendMessage::CopyDone(CopyDone::new())).await?;
     client.feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(format!("COPY {rows}")))).await?;

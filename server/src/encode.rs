@@ -212,6 +212,12 @@ fn plain(column: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     }
 }
 
+/// Whether a value is NULL (`Array::is_null` reads the validity buffer, which a `NullArray`
+/// does not have).
+pub(crate) fn is_null(array: &dyn Array, row: usize) -> bool {
+    array.is_null(row) || array.data_type() == &DataType::Null
+}
+
 /// One field of a row: its length, then its bytes (or -1 for NULL).
 pub(crate) fn write_field(
     array: &dyn Array,
@@ -220,7 +226,7 @@ pub(crate) fn write_field(
     options: &TextOptions,
     out: &mut BytesMut,
 ) -> Result<(), ArrowError> {
-    if array.is_null(row) {
+    if is_null(array, row) {
         out.put_i32(-1);
         return Ok(());
     }
@@ -634,7 +640,7 @@ fn write_text_record(
             out.put_u8(b',');
         }
         let column = plain(column)?;
-        if column.is_null(row) {
+        if is_null(column.as_ref(), row) {
             continue;
         }
         field.clear();

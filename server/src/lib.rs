@@ -13,6 +13,7 @@ mod commands;
 mod compat;
 mod connection;
 mod copy;
+mod cursors;
 mod encode;
 mod params;
 mod pg_catalog;

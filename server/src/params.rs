@@ -4,14 +4,67 @@
 //! A parameter's type is the one the client declared at `Parse`, or else the one the plan
 //! expects; its value is decoded by that type and cast to what the plan expects.
 
+use std::ops::ControlFlow;
+
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::ScalarValue;
+use datafusion::sql::sqlparser::ast;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use pgwire::api::Type;
+use starhouse_engine::sql::Statement;
 
 use crate::sqlstate::{self, Failure, error};
 
 const PG_EPOCH_DAYS: i32 = 10_957;
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// `statement` with each parameter whose type the client declared at `Parse` cast to that type
+/// (`$1` becomes `CAST($1 AS bytea)`), so that the plan types it as PostgreSQL would: `SELECT $1`
+/// of a declared `bytea` answers a `bytea`. Parameters left to the server stay as they are.
+pub(crate) fn declare(statement: Statement, types: &[Option<Type>]) -> Statement {
+    if types.iter().all(|t| t.as_ref().and_then(sql_type).is_none()) {
+        return statement;
+    }
+    statement.map_sql(|mut sql| {
+        let _ = ast::visit_expressions_mut(&mut sql, |expr| {
+            if let ast::Expr::Value(ast::ValueWithSpan { value: ast::Value::Placeholder(id), .. }) = expr
+                && let Some(index) = id.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+                && let Some(data_type) = index.checked_sub(1).and_then(|i| types.get(i)?.as_ref()).and_then(sql_type)
+            {
+                *expr = ast::Expr::Cast {
+                    kind: ast::CastKind::Cast,
+                    expr: Box::new(expr.clone()),
+                    data_type,
+                    array: false,
+                    format: None,
+                };
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        sql
+    })
+}
+
+/// The SQL type of a parameter a client declared as `pg`, if it is one we read.
+fn sql_type(pg: &Type) -> Option<ast::DataType> {
+    let name = match *pg {
+        Type::BOOL => "boolean",
+        Type::INT2 => "smallint",
+        Type::INT4 => "integer",
+        Type::INT8 | Type::OID => "bigint",
+        Type::FLOAT4 => "real",
+        Type::FLOAT8 => "double precision",
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::JSON | Type::JSONB | Type::UUID => "text",
+        Type::BYTEA => "bytea",
+        Type::DATE => "date",
+        Type::TIME => "time",
+        Type::TIMESTAMP => "timestamp",
+        Type::TIMESTAMPTZ => "timestamptz",
+        _ => return None,
+    };
+    Parser::new(&PostgreSqlDialect {}).try_with_sql(name).ok()?.parse_data_type().ok()
+}
 
 /// The Arrow type a parameter of a PostgreSQL type is read as, when the plan does not say.
 pub(crate) fn arrow_type(pg: &Type) -> Option<DataType> {

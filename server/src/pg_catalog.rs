@@ -23,6 +23,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::physical_plan::{ExecutionPlan, collect};
+use pgwire::api::Type;
 use starhouse_engine::Engine;
 use starhouse_engine::catalog::{TableDef, Version};
 
@@ -30,6 +31,42 @@ use crate::encode;
 
 /// `pg_class`'s own OID, the class of table comments in `pg_description`.
 const PG_CLASS_OID: i32 = 1259;
+
+/// The namespace `pg_catalog`.
+const PG_CATALOG_NAMESPACE: i32 = 11;
+
+/// PostgreSQL's fixed OIDs of its catalog tables, which clients compare with
+/// (`classoid = 'pg_catalog.pg_class'::regclass`). The library numbers them as it lists them.
+const CATALOG_OIDS: &[(&str, i64)] = &[
+    ("pg_aggregate", 2600),
+    ("pg_am", 2601),
+    ("pg_attrdef", 2604),
+    ("pg_attribute", 1249),
+    ("pg_authid", 1260),
+    ("pg_cast", 2605),
+    ("pg_class", PG_CLASS_OID as i64),
+    ("pg_collation", 3456),
+    ("pg_constraint", 2606),
+    ("pg_database", 1262),
+    ("pg_depend", 2608),
+    ("pg_description", 2609),
+    ("pg_enum", 3501),
+    ("pg_extension", 3079),
+    ("pg_index", 2610),
+    ("pg_inherits", 2611),
+    ("pg_language", 2612),
+    ("pg_namespace", 2615),
+    ("pg_opclass", 2616),
+    ("pg_operator", 2617),
+    ("pg_proc", 1255),
+    ("pg_rewrite", 2618),
+    ("pg_sequence", 2224),
+    ("pg_shdescription", 2396),
+    ("pg_statistic", 2619),
+    ("pg_tablespace", 1213),
+    ("pg_trigger", 2620),
+    ("pg_type", 1247),
+];
 /// The btree access method: primary keys are described as unique btree indexes.
 const BTREE_OID: i32 = 403;
 
@@ -169,7 +206,7 @@ fn boolean(value: bool) -> ScalarValue {
     ScalarValue::Boolean(Some(value))
 }
 
-/// An `int2[]` (`conkey`, `indkey`).
+/// An `int2[]` (`conkey`, `indkey`), or an `oidvector` of numbers that fit (`indclass`).
 fn int2_list(values: &[i16]) -> ScalarValue {
     let array = datafusion::arrow::array::Int16Array::from(values.to_vec());
     ScalarValue::List(Arc::new(datafusion::arrow::array::ListArray::new(
@@ -226,7 +263,7 @@ impl Kind {
     fn lists(self) -> &'static [&'static str] {
         match self {
             Kind::Constraint => &["conkey", "confkey"],
-            Kind::Index => &["indkey"],
+            Kind::Index => &["indkey", "indcollation", "indclass", "indoption"],
             _ => &[],
         }
     }
@@ -385,6 +422,11 @@ impl Overlay {
                                 ScalarValue::Float64(Some(if table.files.is_empty() { -1.0 } else { rows as f64 })),
                             )?
                             .set("relpages", int(pages))?;
+                    } else if row.get("relnamespace") == Some(&ScalarValue::Int32(Some(PG_CATALOG_NAMESPACE)))
+                        && let Some(name) = row.get("relname").and_then(|v| v.try_as_str().flatten())
+                        && let Some((_, oid)) = CATALOG_OIDS.iter().find(|(catalog, _)| *catalog == name)
+                    {
+                        row.set("oid", int(*oid))?;
                     }
                 }
                 Kind::Attribute => {
@@ -501,7 +543,10 @@ impl Overlay {
                         .set("indisvalid", boolean(true))?
                         .set("indisready", boolean(true))?
                         .set("indislive", boolean(true))?
-                        .set("indkey", int2_list(&columns))?;
+                        .set("indkey", int2_list(&columns))?
+                        .set("indcollation", int2_list(&vec![0; columns.len()]))?
+                        .set("indclass", int2_list(&vec![0; columns.len()]))?
+                        .set("indoption", int2_list(&vec![0; columns.len()]))?;
                     out.push(row.values);
                 }
             }
@@ -774,6 +819,33 @@ pub(crate) fn size_pretty(bytes: i64) -> String {
 
 /// The catalog functions that describe warehouse objects by OID, and their companions that
 /// clients call beside them.
+/// The OID of a built-in type by its name or its SQL spelling (`to_regtype`): `None` for types
+/// PostgreSQL has only as extensions (`hstore`, `citext`), which a warehouse never has.
+fn type_oid(name: &str) -> Option<u32> {
+    let name = name.trim().trim_start_matches("pg_catalog.").to_ascii_lowercase();
+    let name = match name.as_str() {
+        "integer" | "int" => "int4",
+        "bigint" => "int8",
+        "smallint" => "int2",
+        "boolean" => "bool",
+        "real" => "float4",
+        "double precision" => "float8",
+        "character varying" => "varchar",
+        "character" | "char" => "bpchar",
+        "decimal" => "numeric",
+        "timestamp without time zone" => "timestamp",
+        "timestamp with time zone" => "timestamptz",
+        "time without time zone" => "time",
+        "time with time zone" => "timetz",
+        other => other,
+    };
+    static BY_NAME: std::sync::LazyLock<HashMap<String, u32>> = std::sync::LazyLock::new(|| {
+        // Every built-in type postgres-types knows has an OID below 10,000.
+        (1..10_000).filter_map(Type::from_oid).map(|t| (t.name().to_string(), t.oid())).collect()
+    });
+    BY_NAME.get(name).copied()
+}
+
 pub(crate) fn functions(engine: &Arc<Engine>) -> Vec<ScalarUDF> {
     vec![
         text_function(engine, "pg_get_constraintdef", |version, args| {
@@ -826,6 +898,16 @@ pub(crate) fn functions(engine: &Arc<Engine>) -> Vec<ScalarUDF> {
             engine: Arc::clone(engine),
             evaluate: Box::new(|version, _| {
                 ScalarValue::Int64(Some(version.tables.values().map(|t| total_bytes(t)).sum()))
+            }),
+        }),
+        ScalarUDF::new_from_impl(CatalogFunction {
+            name: "to_regtype",
+            signature: Signature::variadic_any(Volatility::Stable),
+            returns: DataType::Int64,
+            engine: Arc::clone(engine),
+            evaluate: Box::new(|_, args| {
+                let name = args.first().and_then(|a| a.try_as_str().flatten());
+                ScalarValue::Int64(name.and_then(type_oid).map(i64::from))
             }),
         }),
         true_function(engine, "pg_function_is_visible"),

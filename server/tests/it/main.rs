@@ -1,7 +1,9 @@
 //! Integration tests of the wire server: a real server on an ephemeral loopback port, over a
 //! small demo warehouse, driven by real clients: the `psql` binary (`psql`), `tokio-postgres` in
-//! process (`protocol`, `types`, `catalog`), and bad input on raw sockets (`robustness`).
+//! process (`protocol`, `types`, `catalog`), the Python drivers (`drivers`), and bad input on raw
+//! sockets (`robustness`).
 
+mod drivers;
 mod protocol;
 mod psql;
 mod robustness;

@@ -64,8 +64,12 @@ async fn parameters_are_typed_by_the_plan_and_described_before_binding() {
     assert_eq!(keys, [3, 4, 5]);
 
     // A parameter the client declares as text is cast to what the plan needs.
-    let row =
-        client.query_one("SELECT count(*) FROM dim_store WHERE store_key < $1::int", &[&"10"]).await.expect("runs");
+    let statement = client
+        .prepare_typed("SELECT count(*) FROM dim_store WHERE store_key < $1::int", &[Type::TEXT])
+        .await
+        .expect("prepares");
+    assert_eq!(statement.params(), &[Type::TEXT]);
+    let row = client.query_one(&statement, &[&"10"]).await.expect("runs");
     assert_eq!(row.get::<_, i64>(0), 9);
 }
 
