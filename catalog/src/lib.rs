@@ -19,6 +19,7 @@ mod log;
 mod storage;
 mod store;
 mod table;
+mod users;
 mod version;
 mod warehouse;
 
@@ -26,5 +27,6 @@ pub use error::{CatalogError, closest_name};
 pub use storage::{ObjectStores, S3Credentials, StorageOptions, redact};
 pub use store::WarehouseRoot;
 pub use table::{Column, ColumnStats, DataFile, ForeignKey, PrimaryKey, Role, SortKey, TableDef, TableName};
+pub use users::{User, put_user, read_users, remove_user};
 pub use version::{Change, Version};
 pub use warehouse::{CHECKPOINT_INTERVAL, Warehouse};

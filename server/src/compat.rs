@@ -8,23 +8,26 @@
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{Array, AsArray, Int64Array, ListArray, RecordBatch, StringBuilder, StructArray};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Int64Type, Schema, SchemaRef};
+use datafusion::catalog::information_schema::InformationSchemaProvider;
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
-    DataType as SQLDataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
-    Ident, ObjectName, Query, SelectItem, SetExpr, Statement as SQLStatement, Value, visit_expressions_mut,
-    visit_relations,
+    AccessExpr, ArrayElemTypeDef, CastKind, DataType as SQLDataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, SelectItem, SetExpr, Statement as SQLStatement,
+    Value, visit_expressions_mut, visit_relations,
 };
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use futures::StreamExt;
 use starhouse_engine::{CATALOG_NAME, Session};
 
 use crate::commands::{SERVER_VERSION, Settings};
+use crate::information_schema::InformationSchema;
 use crate::pg_catalog::{self, WarehouseCatalog};
 
 /// What `version()` answers: a PostgreSQL version first, as clients parse it.
@@ -112,11 +115,19 @@ pub(crate) fn install(session: &Session, user: &str, settings: Arc<Mutex<Setting
     // A literal such as 0.1 is a `numeric` in PostgreSQL, and drivers that interpolate
     // parameters (psycopg2) send decimals as such literals.
     ctx.state_ref().write().config_mut().options_mut().sql_parser.parse_float_as_decimal = true;
+    // information_schema is ours (DataFusion's, with PostgreSQL's type names and the keys), so
+    // DataFusion's own is turned off for the session and ours registered in its place.
+    ctx.state_ref().write().config_mut().options_mut().catalog.information_schema = false;
     datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG_NAME, EmptyContextProvider).map_err(|e| *e)?;
     let catalog = ctx.catalog(CATALOG_NAME).ok_or_else(|| DataFusionError::Internal("no warehouse catalog".into()))?;
     let library = catalog.schema("pg_catalog").ok_or_else(|| DataFusionError::Internal("no pg_catalog".into()))?;
-    let overlay = WarehouseCatalog::new(library, Arc::clone(session.engine()));
+    let overlay = WarehouseCatalog::new(library, Arc::clone(session.engine()), Arc::clone(&settings));
     catalog.register_schema("pg_catalog", Arc::new(overlay))?;
+    let information = InformationSchemaProvider::new(ctx.state().catalog_list().clone());
+    catalog.register_schema(
+        "information_schema",
+        Arc::new(InformationSchema::new(Arc::new(information), Arc::clone(session.engine()))),
+    )?;
     for function in pg_catalog::functions(session.engine()) {
         ctx.register_udf(function);
     }
@@ -125,6 +136,7 @@ pub(crate) fn install(session: &Session, user: &str, settings: Arc<Mutex<Setting
     ctx.register_udf(constant("current_user", user.to_string()));
     ctx.register_udf(current_setting(Arc::clone(&settings)));
     ctx.register_udf(set_config(settings));
+    ctx.register_udf(expand_array());
     Ok(())
 }
 
@@ -203,6 +215,105 @@ fn subscripts(statement: &mut SQLStatement) {
     });
 }
 
+/// The name of [`expand_array`]'s function.
+const EXPAND_ARRAY: &str = "starhouse_expandarray";
+
+/// `information_schema._pg_expandarray(array)` (a set-returning function of `(x, n)` records:
+/// each element and its position, which pgjdbc reads keys with) as DataFusion can run it:
+/// `unnest(starhouse_expandarray(CAST(array AS BIGINT[])))`.
+fn expand_arrays(statement: &mut SQLStatement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Function(function) = expr
+            && function.name.0.last().and_then(|part| part.as_ident()).is_some_and(|i| i.value == "_pg_expandarray")
+            && let FunctionArguments::List(list) = &function.args
+            && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(array))) = list.args.first()
+        {
+            let bigints = Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(array.clone()),
+                data_type: SQLDataType::Array(ArrayElemTypeDef::SquareBracket(
+                    Box::new(SQLDataType::BigInt(None)),
+                    None,
+                )),
+                array: false,
+                format: None,
+            };
+            *expr = call("unnest", vec![call(EXPAND_ARRAY, vec![bigints])]);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `(record).field` (a field of a composite value, which pgjdbc reads `_pg_expandarray`'s
+/// records with) as DataFusion can run it: `get_field(record, 'field')`.
+fn record_fields(statement: &mut SQLStatement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::CompoundFieldAccess { root, access_chain } = expr
+            && let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice()
+        {
+            let name = Expr::value(Value::SingleQuotedString(field.value.to_lowercase()));
+            *expr = call("get_field", vec![root.as_ref().clone(), name]);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// The element type of [`expand_array`]'s lists: PostgreSQL's `(x, n)` record.
+fn expanded_element() -> DataType {
+    DataType::Struct(Fields::from(vec![
+        Field::new("x", DataType::Int64, true),
+        Field::new("n", DataType::Int64, false),
+    ]))
+}
+
+/// Each list of numbers as a list of `(x, n)`: every element with its position (from 1).
+fn expand_array() -> ScalarUDF {
+    create_udf(
+        EXPAND_ARRAY,
+        vec![DataType::new_list(DataType::Int64, true)],
+        DataType::new_list(expanded_element(), true),
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let [arg] = args else {
+                return Err(DataFusionError::Plan(format!("{EXPAND_ARRAY} takes one array")));
+            };
+            let array = arg.to_array(1)?;
+            let lists = array.as_list::<i32>();
+            let (mut values, mut positions, mut lengths) = (Vec::new(), Vec::new(), Vec::new());
+            for row in 0..lists.len() {
+                let length = if lists.is_null(row) {
+                    0
+                } else {
+                    let list = lists.value(row);
+                    let numbers = list.as_primitive::<Int64Type>();
+                    values.extend(numbers.iter());
+                    positions.extend(1..=numbers.len() as i64);
+                    numbers.len()
+                };
+                lengths.push(length);
+            }
+            let DataType::Struct(fields) = expanded_element() else {
+                return Err(DataFusionError::Internal("the (x, n) record is a struct".into()));
+            };
+            let records = StructArray::try_new(
+                fields,
+                vec![Arc::new(Int64Array::from(values)), Arc::new(Int64Array::from(positions))],
+                None,
+            )?;
+            let expanded = ListArray::try_new(
+                Arc::new(Field::new_list_field(expanded_element(), true)),
+                OffsetBuffer::from_lengths(lengths),
+                Arc::new(records),
+                lists.nulls().cloned(),
+            )?;
+            Ok(match arg {
+                ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&expanded, 0)?),
+                ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(expanded)),
+            })
+        }),
+    )
+}
+
 /// A call of a function.
 fn call(name: &str, arguments: Vec<Expr>) -> Expr {
     Expr::Function(Function {
@@ -222,11 +333,14 @@ fn call(name: &str, arguments: Vec<Expr>) -> Expr {
 }
 
 /// Rewrites a query for DataFusion to answer as PostgreSQL would: `ARRAY(subquery)` (see
-/// [`array_subqueries`]), `generate_subscripts` (see [`subscripts`]) and `regclass` shown by
-/// name (see [`show_regclass`]).
+/// [`array_subqueries`]), `generate_subscripts` (see [`subscripts`]), `_pg_expandarray` and
+/// `(record).field` (see [`expand_arrays`], [`record_fields`]) and `regclass` shown by name (see
+/// [`show_regclass`]).
 pub(crate) fn for_display(mut statement: SQLStatement) -> SQLStatement {
     array_subqueries(&mut statement);
     subscripts(&mut statement);
+    expand_arrays(&mut statement);
+    record_fields(&mut statement);
     fn selects(body: &mut SetExpr) {
         match body {
             SetExpr::Select(select) => {

@@ -24,9 +24,12 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::stream::BoxStream;
 use futures::{Sink, SinkExt, StreamExt};
+use pgwire::api::auth::driver::AuthOutcome;
+use pgwire::api::auth::mechanism::AuthMechanismFactory;
+use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::auth::{
-    ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
-    save_startup_parameters_to_metadata,
+    AuthDriver, DefaultServerParameterProvider, ServerParameterProvider, StartupHandler, finish_authentication,
+    protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal, PortalExecutionState};
@@ -52,6 +55,7 @@ use starhouse_engine::sql::Statement;
 use starhouse_engine::{Engine, EngineError, Output, Session};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::WarehouseUsers;
 use crate::commands::{self, Command, Settings};
 use crate::copy::{self, CopyOut};
 use crate::cursors::{self, CursorCommand, Cursors};
@@ -66,6 +70,11 @@ type CancelKey = (i32, Vec<u8>);
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub options: ServerOptions,
+    /// Whether a client must use TLS (it is configured).
+    tls_required: bool,
+    users: Arc<WarehouseUsers>,
+    scram: ScramAuth,
+    auth: AuthDriver<DefaultServerParameterProvider>,
     active: AtomicUsize,
     next_pid: AtomicI32,
     /// Running connections by their cancel key (process id and secret).
@@ -74,10 +83,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(engine: Arc<Engine>, options: ServerOptions) -> Self {
+    pub fn new(engine: Arc<Engine>, options: ServerOptions, scram: ScramAuth, users: Arc<WarehouseUsers>) -> Self {
         Self {
             engine,
+            tls_required: options.tls.is_some(),
             options,
+            users,
+            scram,
+            auth: AuthDriver::new(DefaultServerParameterProvider::default()),
             active: AtomicUsize::new(0),
             next_pid: AtomicI32::new(std::process::id() as i32 % 100_000 * 10 + 1),
             by_key: Mutex::new(HashMap::new()),
@@ -384,23 +397,86 @@ where
 
 #[async_trait]
 impl StartupHandler for Handler {
+    /// Startup: TLS when the server requires it, then SCRAM when the warehouse has users (trust
+    /// only on loopback when it has none), then the connection's session.
     async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgWireFrontendMessage::Startup(startup) = message else {
-            return Ok(());
-        };
-        protocol_negotiation(client, &startup).await?;
-        save_startup_parameters_to_metadata(client, &startup);
+        let shared = &self.shared;
+        match message {
+            PgWireFrontendMessage::Startup(startup) => {
+                protocol_negotiation(client, &startup).await?;
+                save_startup_parameters_to_metadata(client, &startup);
+                let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
+                if shared.tls_required && !client.is_secure() {
+                    return Err(fatal(
+                        sqlstate::INVALID_AUTHORIZATION,
+                        format!("no encryption: the server accepts user \"{user}\" only over TLS (sslmode=require)"),
+                    ));
+                }
+                if shared.users.any().await? {
+                    let begun = shared.auth.begin_authentication(client, shared.scram.create()).await;
+                    return begun.map(drop).map_err(|e| refused(e, &user));
+                }
+                if !shared.options.listen.ip().is_loopback() {
+                    return Err(fatal(
+                        sqlstate::INVALID_AUTHORIZATION,
+                        "the warehouse has no users, and only loopback clients are trusted",
+                    ));
+                }
+                self.open(client, false).await
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(message) => {
+                let name = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
+                match shared.auth.advance_authentication(client, message).await.map_err(|e| refused(e, &name))? {
+                    AuthOutcome::InProgress => Ok(()),
+                    AuthOutcome::Authenticated { final_message, .. } => {
+                        if let Some(last) = final_message {
+                            client.feed(PgWireBackendMessage::Authentication(last)).await?;
+                        }
+                        let writer = shared.users.user(&name).await?.is_some_and(|u| u.writer);
+                        self.open(client, writer).await
+                    }
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A failed sign-in in PostgreSQL's words, naming the user of the startup message (SCRAM's own
+/// messages carry no user name; libpq sends none).
+fn refused(error: PgWireError, user: &str) -> PgWireError {
+    match error {
+        PgWireError::InvalidPassword(_) => {
+            fatal(sqlstate::INVALID_PASSWORD, format!("password authentication failed for user \"{user}\""))
+        }
+        other => other,
+    }
+}
+
+fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
+    let mut info = error(code, message);
+    info.severity = "FATAL".into();
+    PgWireError::UserError(info)
+}
+
+impl Handler {
+    /// Opens an authenticated client's connection (a `writer` may change the warehouse) and
+    /// tells it so, unless the server is full.
+    async fn open<C>(&self, client: &mut C, writer: bool) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
         let shared = &self.shared;
         if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.options.max_connections {
             shared.active.fetch_sub(1, Ordering::SeqCst);
-            let mut info = error(sqlstate::TOO_MANY_CONNECTIONS, "sorry, too many clients already");
-            info.severity = "FATAL".into();
-            return Err(PgWireError::UserError(info));
+            return Err(fatal(sqlstate::TOO_MANY_CONNECTIONS, "sorry, too many clients already"));
         }
         let pid = shared.next_pid.fetch_add(1, Ordering::SeqCst);
         let secret = SecretKey::I32(rand::random::<i32>());
@@ -414,17 +490,17 @@ impl StartupHandler for Handler {
         let reported = Reported(settings.reported());
         let settings = Arc::new(Mutex::new(settings));
         let mut session = shared.engine.session();
-        session.set_read_only(!shared.options.allow_writes);
-        compat::install(&session, &user, Arc::clone(&settings))
-            .map_err(|e| user_error(sqlstate::INTERNAL_ERROR, e.to_string()))?;
+        session.set_read_only(!(shared.options.allow_writes || writer));
         let connection = Connection {
             session,
-            settings,
+            settings: Arc::clone(&settings),
             running: Mutex::new((CancellationToken::new(), Arc::new(AtomicBool::new(false)))),
             cursors: Cursors::default(),
             shared: Arc::clone(shared),
             key: key.clone(),
         };
+        compat::install(&connection.session, &user, settings)
+            .map_err(|e| user_error(sqlstate::INTERNAL_ERROR, e.to_string()))?;
         client.session_extensions().insert(connection);
         let registered = connection_weak(client);
         shared.by_key.lock().expect("the key map lock is never poisoned").insert(key, registered);

@@ -10,7 +10,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
@@ -27,6 +27,7 @@ use pgwire::api::Type;
 use starhouse_engine::Engine;
 use starhouse_engine::catalog::{TableDef, Version};
 
+use crate::commands::Settings;
 use crate::encode;
 
 /// `pg_class`'s own OID, the class of table comments in `pg_description`.
@@ -269,16 +270,60 @@ impl Kind {
     }
 }
 
-/// `pg_catalog` with the warehouse in it.
+/// `pg_catalog` with the warehouse in it, and the connection's settings in `pg_settings`.
 #[derive(Debug)]
 pub(crate) struct WarehouseCatalog {
     inner: Arc<dyn SchemaProvider>,
     engine: Arc<Engine>,
+    settings: Arc<Mutex<Settings>>,
 }
 
 impl WarehouseCatalog {
-    pub fn new(inner: Arc<dyn SchemaProvider>, engine: Arc<Engine>) -> Self {
-        Self { inner, engine }
+    pub fn new(inner: Arc<dyn SchemaProvider>, engine: Arc<Engine>, settings: Arc<Mutex<Settings>>) -> Self {
+        Self { inner, engine, settings }
+    }
+}
+
+/// `pg_settings`: the connection's settings, as `SHOW ALL` lists them.
+#[derive(Debug)]
+struct SettingsTable {
+    schema: SchemaRef,
+    settings: Arc<Mutex<Settings>>,
+}
+
+#[async_trait]
+impl TableProvider for SettingsTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn CatalogSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let all = match self.settings.lock() {
+            Ok(settings) => settings.all(),
+            Err(_) => return exec_err!("the settings lock is poisoned"),
+        };
+        let mut rows = Vec::new();
+        for (name, value) in all {
+            let mut row = Row::new(&self.schema)?;
+            row.set("name", text(&name))?
+                .set("setting", text(&value))?
+                .set("reset_val", text(&value))?
+                .set("vartype", text("string"))?
+                .set("context", text("user"))?
+                .set("source", text("session"))?;
+            rows.push(row.values);
+        }
+        scan_rows(&self.schema, &rows, state, projection, filters, limit).await
     }
 }
 
@@ -292,6 +337,9 @@ impl SchemaProvider for WarehouseCatalog {
         let Some(inner) = self.inner.table(name).await? else {
             return Ok(None);
         };
+        if name.eq_ignore_ascii_case("pg_settings") {
+            return Ok(Some(Arc::new(SettingsTable { schema: inner.schema(), settings: Arc::clone(&self.settings) })));
+        }
         let Some(kind) = Kind::of(&name.to_ascii_lowercase()) else {
             return Ok(Some(inner));
         };
@@ -591,19 +639,30 @@ impl TableProvider for Overlay {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let rows = self.overlay_rows(state).await?;
-        let columns: Vec<ArrayRef> = (0..self.schema.fields().len())
-            .map(|i| {
-                let values = rows.iter().map(|row| row[i].clone());
-                if rows.is_empty() {
-                    Ok(datafusion::arrow::array::new_empty_array(self.schema.field(i).data_type()))
-                } else {
-                    ScalarValue::iter_to_array(values)
-                }
-            })
-            .collect::<Result<_>>()?;
-        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
-        MemTable::try_new(Arc::clone(&self.schema), vec![vec![batch]])?.scan(state, projection, filters, limit).await
+        scan_rows(&self.schema, &rows, state, projection, filters, limit).await
     }
+}
+
+/// A scan of rows computed in memory (one vector of values per row, in `schema`'s order).
+pub(crate) async fn scan_rows(
+    schema: &SchemaRef,
+    rows: &[Vec<ScalarValue>],
+    state: &dyn CatalogSession,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let columns: Vec<ArrayRef> = (0..schema.fields().len())
+        .map(|i| {
+            if rows.is_empty() {
+                Ok(datafusion::arrow::array::new_empty_array(schema.field(i).data_type()))
+            } else {
+                ScalarValue::iter_to_array(rows.iter().map(|row| row[i].clone()))
+            }
+        })
+        .collect::<Result<_>>()?;
+    let batch = RecordBatch::try_new(Arc::clone(schema), columns)?;
+    MemTable::try_new(Arc::clone(schema), vec![vec![batch]])?.scan(state, projection, filters, limit).await
 }
 
 /// A catalog function of the warehouse's current version, evaluated row by row.
@@ -912,6 +971,7 @@ pub(crate) fn functions(engine: &Arc<Engine>) -> Vec<ScalarUDF> {
         }),
         true_function(engine, "pg_function_is_visible"),
         true_function(engine, "pg_type_is_visible"),
+        true_function(engine, "pg_has_role"),
         ScalarUDF::new_from_impl(ArrayToString::default()),
         size_function(engine, "pg_table_size"),
         size_function(engine, "pg_relation_size"),

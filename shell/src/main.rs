@@ -21,8 +21,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
+use starhouse_engine::catalog::{User, put_user, read_users, remove_user};
 use starhouse_engine::{Engine, EngineOptions, StorageOptions, demo};
-use starhouse_server::{Server, ServerOptions};
+use starhouse_server::{Server, ServerOptions, TlsFiles};
 
 use crate::render::{Format, TableStyle};
 use crate::runner::{Flow, Runner};
@@ -121,31 +122,105 @@ enum Command {
         scale: f64,
     },
     /// Serve the warehouse over the PostgreSQL protocol, for psql, drivers and BI tools.
+    ///
+    /// When the warehouse has users (see `starhouse user`), every client signs in with SCRAM-SHA-256;
+    /// without users, clients are trusted, and only a loopback address is accepted.
     Serve {
-        /// The address to listen on. Without authentication (not available yet) only a loopback
-        /// address is accepted.
+        /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:5433", value_name = "ADDRESS")]
         listen: std::net::SocketAddr,
+
+        /// TLS certificate chain (PEM). With it, clients must connect over TLS.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+
+        /// TLS private key (PEM), for --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
 
         /// Connections served at once; more are refused with "too many connections".
         #[arg(long, default_value_t = 100, value_name = "N")]
         max_connections: usize,
 
-        /// Let clients change the warehouse (CREATE, ALTER, DROP, ANALYZE, SET datafusion.*).
-        /// Without it, clients only read.
+        /// Let every client change the warehouse (CREATE, ALTER, DROP, ANALYZE, SET datafusion.*).
+        /// Without it, only users added with --writer do; the others only read.
         #[arg(long)]
         allow_writes: bool,
     },
+    /// Manage the users who may connect to `starhouse serve` (kept in the warehouse, with SCRAM
+    /// verifiers rather than passwords).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Add a user, or set the password of one. The password is read from STARHOUSE_PASSWORD,
+    /// or asked for at the terminal, or read as the first line of standard input.
+    Add {
+        name: String,
+        /// The user may change the warehouse (DDL, loads); without it, the user only reads.
+        #[arg(long)]
+        writer: bool,
+    },
+    /// Remove a user.
+    Remove { name: String },
+    /// List the users and their roles.
+    List,
+}
+
+/// The new password of a user: from STARHOUSE_PASSWORD, the terminal or standard input.
+fn new_password(name: &str) -> Result<String> {
+    let password = match std::env::var("STARHOUSE_PASSWORD") {
+        Ok(password) => password,
+        Err(_) if std::io::stdin().is_terminal() => {
+            let first = rpassword::prompt_password(format!("Password for {name}: "))?;
+            if rpassword::prompt_password("Again: ")? != first {
+                anyhow::bail!("the passwords do not match");
+            }
+            first
+        }
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    if password.is_empty() {
+        anyhow::bail!("the password is empty");
+    }
+    Ok(password)
+}
+
+/// `starhouse user ...`.
+async fn manage_users(engine: &Engine, action: &UserAction) -> Result<()> {
+    let root = engine.warehouse().root();
+    match action {
+        UserAction::Add { name, writer } => {
+            let verifier = starhouse_server::scram_verifier(&new_password(name)?);
+            put_user(root, User { name: name.clone(), verifier, writer: *writer }).await?;
+            let role = if *writer { "writer" } else { "reader" };
+            eprintln!("User {name} ({role}) can now connect to {root}");
+        }
+        UserAction::Remove { name } => {
+            if !remove_user(root, name).await? {
+                anyhow::bail!("there is no user {name}");
+            }
+            eprintln!("Removed user {name}");
+        }
+        UserAction::List => {
+            for user in read_users(root).await? {
+                println!("{}\t{}", user.name, if user.writer { "writer" } else { "reader" });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Serves the warehouse until Ctrl-C.
 async fn serve(engine: Arc<Engine>, options: ServerOptions) -> Result<()> {
-    if !options.listen.ip().is_loopback() {
-        anyhow::bail!(
-            "refusing to listen on {}: clients are not authenticated yet, so only a loopback address is allowed",
-            options.listen
-        );
-    }
     let server = Server::bind(engine, options).await?;
     let address = server.local_addr().ok_or_else(|| anyhow!("the server has no address"))?;
     eprintln!(
@@ -202,10 +277,22 @@ fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let engine = runtime.block_on(open(&args, true))?;
-    if let Some(Command::Serve { listen, max_connections, allow_writes }) = &args.subcommand {
-        let options = ServerOptions { listen: *listen, max_connections: *max_connections, allow_writes: *allow_writes };
-        runtime.block_on(serve(engine, options))?;
-        return Ok(ExitCode::SUCCESS);
+    match &args.subcommand {
+        Some(Command::Serve { listen, tls_cert, tls_key, max_connections, allow_writes }) => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(certificate), Some(key)) => Some(TlsFiles { certificate: certificate.clone(), key: key.clone() }),
+                _ => None,
+            };
+            let options =
+                ServerOptions { listen: *listen, max_connections: *max_connections, allow_writes: *allow_writes, tls };
+            runtime.block_on(serve(engine, options))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::User { action }) => {
+            runtime.block_on(manage_users(&engine, action))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
 
     let interactive = args.command.is_empty() && args.file.is_none() && std::io::stdin().is_terminal();

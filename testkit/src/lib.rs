@@ -4,9 +4,9 @@
 //! - [`S3Server`]: a real S3-compatible server (`moto` in server mode) on a free loopback port,
 //!   stopped when the test process ends.
 //! - [`CountingStore`]: an object store wrapper that counts requests by kind.
-//! - [`tool`]: a program from the test tools' virtual environment, installed on first use by
-//!   `.ci/install-test-tools` (the same script `.ci/run` calls), so that `cargo test --workspace`
-//!   works on a fresh machine.
+//! - [`tool`], [`node_modules`]: a program from the test tools' virtual environment, or the
+//!   JavaScript drivers, installed on first use by `.ci/install-test-tools` (the same script
+//!   `.ci/run` calls), so that `cargo test --workspace` works on a fresh machine.
 //!
 //! Nothing here is part of Starhouse itself; no crate depends on it outside its tests.
 
@@ -35,17 +35,27 @@ fn tools_dir() -> PathBuf {
     PathBuf::from(home).join(".cache/starhouse-test-tools")
 }
 
-/// The path of a program installed in the test tools' virtual environment, installing the tools
-/// first if they are missing or out of date.
-pub fn tool(name: &str) -> PathBuf {
+/// The test tools' folder, installing the tools first if they are missing or out of date.
+fn installed_tools() -> &'static Path {
     static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
-    let dir = INSTALLED.get_or_init(|| {
+    INSTALLED.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/install-test-tools");
         let status = Command::new(&script).status().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(status.success(), "{} failed: {status}", script.display());
-        tools_dir().join("bin")
-    });
-    let path = dir.join(name);
+        tools_dir()
+    })
+}
+
+/// The path of a program installed in the test tools' virtual environment.
+pub fn tool(name: &str) -> PathBuf {
+    let path = installed_tools().join("bin").join(name);
+    assert!(path.exists(), "{} is not installed by .ci/install-test-tools", path.display());
+    path
+}
+
+/// The `node_modules` folder of the JavaScript drivers (for `NODE_PATH`).
+pub fn node_modules() -> PathBuf {
+    let path = installed_tools().join("node/node_modules");
     assert!(path.exists(), "{} is not installed by .ci/install-test-tools", path.display());
     path
 }

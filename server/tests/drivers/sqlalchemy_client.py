@@ -8,7 +8,7 @@ from common import FACT_COLUMNS, FOREIGN_KEYS, REVENUE, REVENUE_SQL, STORE_COUNT
 for dialect in ("postgresql+psycopg2", "postgresql+psycopg"):
     engine = sa.create_engine(f"{dialect}://tester@{URL}")
     inspector = sa.inspect(engine)
-    expect(inspector.get_schema_names(), ["public"], f"{dialect} schemas")
+    expect(inspector.get_schema_names(), ["information_schema", "public"], f"{dialect} schemas (as PostgreSQL)")
     expect(sorted(inspector.get_table_names()), TABLES, f"{dialect} tables")
     columns = inspector.get_columns("fact_sales")
     expect([(c["name"], str(c["type"])) for c in columns], FACT_COLUMNS, f"{dialect} columns")

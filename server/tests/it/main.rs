@@ -1,19 +1,22 @@
 //! Integration tests of the wire server: a real server on an ephemeral loopback port, over a
 //! small demo warehouse, driven by real clients: the `psql` binary (`psql`), `tokio-postgres` in
-//! process (`protocol`, `types`, `catalog`), the Python drivers (`drivers`), and bad input on raw
-//! sockets (`robustness`).
+//! process (`protocol`, `types`, `catalog`), the Python drivers (`drivers`), bad input on raw
+//! sockets (`robustness`), and passwords and TLS (`security`).
 
+mod catalog;
 mod drivers;
 mod protocol;
 mod psql;
 mod robustness;
+mod security;
 mod types;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use starhouse_engine::catalog::{User, put_user};
 use starhouse_engine::{Engine, demo};
-use starhouse_server::{Server, ServerOptions};
+use starhouse_server::{Server, ServerOptions, scram_verifier};
 
 /// A server on a fresh demo warehouse (scale 0.01: 10,000 sales), in a thread of its own, stopped
 /// when the value is dropped.
@@ -30,6 +33,15 @@ impl TestServer {
     }
 
     pub fn with(options: ServerOptions) -> Self {
+        Self::with_users(options, Vec::new())
+    }
+
+    /// A server whose warehouse has `users` (name, password, writer).
+    pub fn with_users(options: ServerOptions, users: Vec<(&str, &str, bool)>) -> Self {
+        let users: Vec<User> = users
+            .into_iter()
+            .map(|(name, password, writer)| User { name: name.into(), verifier: scram_verifier(password), writer })
+            .collect();
         let dir = tempfile::tempdir().expect("a temporary folder");
         let root = dir.path().to_str().expect("utf-8 path").to_string();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -40,6 +52,9 @@ impl TestServer {
             runtime.block_on(async move {
                 let (engine, _) = Engine::open(&root, Default::default()).await.expect("the warehouse opens");
                 demo::create(&engine, 0.01).await.expect("the demo is created");
+                for user in users {
+                    put_user(engine.warehouse().root(), user).await.expect("the user is added");
+                }
                 let server = Server::bind(Arc::clone(&engine), options).await.expect("the server binds");
                 ready_tx.send(server.local_addr().expect("an address")).expect("the test waits");
                 server

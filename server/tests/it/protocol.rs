@@ -207,7 +207,7 @@ async fn connections_beyond_the_limit_are_refused_with_53300() {
     let server = TestServer::with(starhouse_server::ServerOptions {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         max_connections: 2,
-        allow_writes: false,
+        ..Default::default()
     });
     let _first = server.connect().await;
     let second = server.connect().await;

@@ -169,3 +169,63 @@ fn a_bad_warehouse_is_reported() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("the s3x:// scheme is not supported"), "{}", stderr(&output));
 }
+
+#[test]
+fn users_are_added_listed_removed_and_sign_in_to_the_server() {
+    let sandbox = Sandbox::with_demo();
+    let wh = sandbox.warehouse_arg();
+    // No users: the server refuses an address other clients could reach.
+    let output = sandbox.run(&["-w", &wh, "serve", "--listen", "0.0.0.0:0"], "");
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("the warehouse has no users"), "{}", stderr(&output));
+
+    let output = sandbox.run(&["-w", &wh, "user", "add", "ana"], "pw-ana\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = sandbox.run_with_env(
+        &["-w", &wh, "user", "add", "etl", "--writer"],
+        "",
+        &[("STARHOUSE_PASSWORD", "pw-etl".into())],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = sandbox.run(&["-w", &wh, "user", "list"], "");
+    assert_eq!(stdout(&output), "ana\treader\netl\twriter\n");
+    let stored = std::fs::read_to_string(sandbox.warehouse().join("_starhouse/users.json")).expect("the users file");
+    assert!(stored.contains("SCRAM-SHA-256$4096:") && !stored.contains("pw-ana"), "{stored}");
+
+    let port = starhouse_testkit::free_port();
+    let mut server = sandbox
+        .command()
+        .args(["-w", &wh, "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    let psql = |password: &str| {
+        std::process::Command::new("psql")
+            .arg(format!("postgresql://ana@127.0.0.1:{port}/starhouse"))
+            .args(["-X", "-A", "-t", "-c", "SELECT count(*) FROM dim_store"])
+            .env("PGPASSWORD", password)
+            .env("PGCONNECT_TIMEOUT", "5")
+            .output()
+            .expect("psql runs")
+    };
+    let mut signed_in = psql("pw-ana");
+    for _ in 0..100 {
+        if signed_in.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        signed_in = psql("pw-ana");
+    }
+    let refused = psql("wrong");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(stdout(&signed_in).trim(), "50", "{}", stderr(&signed_in));
+    assert!(stderr(&refused).contains("password authentication failed for user \"ana\""), "{}", stderr(&refused));
+
+    let output = sandbox.run(&["-w", &wh, "user", "remove", "ana"], "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = sandbox.run(&["-w", &wh, "user", "remove", "ana"], "");
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("there is no user ana"), "{}", stderr(&output));
+}
