@@ -206,7 +206,9 @@ impl Session {
         for reference in self.ctx.state().resolve_table_references(statement)? {
             let ours = reference.catalog().is_none_or(|c| c == CATALOG_NAME)
                 && reference.schema().is_none_or(|s| s == SCHEMA_NAME);
-            if ours && !version.tables.contains_key(&TableName::new(reference.table())) {
+            // A table function (`generate_series`) is no table; its own error is the one to show.
+            let function = self.ctx.table_function(reference.table()).is_ok();
+            if ours && !function && !version.tables.contains_key(&TableName::new(reference.table())) {
                 version.table(reference.table())?;
             }
         }

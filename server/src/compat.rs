@@ -19,8 +19,8 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf}
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, ArrayElemTypeDef, CastKind, DataType as SQLDataType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, SelectItem, SetExpr, Statement as SQLStatement,
-    Value, visit_expressions_mut, visit_relations,
+    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, Query, SelectItem, SetExpr,
+    Statement as SQLStatement, Value, visit_expressions_mut, visit_relations,
 };
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use futures::StreamExt;
@@ -195,6 +195,31 @@ fn array_subqueries(statement: &mut SQLStatement) {
     });
 }
 
+/// Functions whose value is one row of a group: a scalar subquery that calls one is aggregated.
+const AGGREGATES: &[&str] =
+    &["count", "sum", "min", "max", "avg", "array_agg", "string_agg", "bool_and", "bool_or", "every"];
+
+/// A scalar subquery of one column, without aggregate or limit, as DataFusion can run it when it
+/// is correlated: its value aggregated with `min` (DataFusion requires an aggregate to know the
+/// subquery answers at most one row; PostgreSQL would fail on more than one, so the answers
+/// agree wherever PostgreSQL answers). Npgsql's type loading, which Power BI runs, needs it.
+fn aggregate_scalar_subqueries(statement: &mut SQLStatement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Subquery(query) = expr
+            && query.limit_clause.is_none()
+            && query.fetch.is_none()
+            && let SetExpr::Select(select) = query.body.as_mut()
+            && matches!(&select.group_by, GroupByExpr::Expressions(keys, _) if keys.is_empty())
+            && let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] =
+                select.projection.as_mut_slice()
+            && !matches!(value, Expr::Function(f) if AGGREGATES.iter().any(|a| f.name.to_string().eq_ignore_ascii_case(a)))
+        {
+            *value = call("min", vec![value.clone()]);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// `generate_subscripts(array, 1)` (the positions of an array's elements, a set-returning
 /// function that SQLAlchemy pairs with `unnest` of the same array) as DataFusion can run it:
 /// `unnest(generate_series(1, cardinality(array)))`.
@@ -333,11 +358,13 @@ fn call(name: &str, arguments: Vec<Expr>) -> Expr {
 }
 
 /// Rewrites a query for DataFusion to answer as PostgreSQL would: `ARRAY(subquery)` (see
-/// [`array_subqueries`]), `generate_subscripts` (see [`subscripts`]), `_pg_expandarray` and
+/// [`array_subqueries`]), scalar subqueries (see [`aggregate_scalar_subqueries`]),
+/// `generate_subscripts` (see [`subscripts`]), `_pg_expandarray` and
 /// `(record).field` (see [`expand_arrays`], [`record_fields`]) and `regclass` shown by name (see
 /// [`show_regclass`]).
 pub(crate) fn for_display(mut statement: SQLStatement) -> SQLStatement {
     array_subqueries(&mut statement);
+    aggregate_scalar_subqueries(&mut statement);
     subscripts(&mut statement);
     expand_arrays(&mut statement);
     record_fields(&mut statement);

@@ -67,6 +67,28 @@ pub(crate) fn pg_type(data_type: &DataType) -> (Type, i32) {
     }
 }
 
+/// The SQL name of a PostgreSQL type, as `pg_typeof` and `information_schema.columns` show it.
+pub(crate) fn sql_name(pg: &Type) -> &'static str {
+    match *pg {
+        Type::BOOL => "boolean",
+        Type::INT2 => "smallint",
+        Type::INT4 => "integer",
+        Type::INT8 => "bigint",
+        Type::FLOAT4 => "real",
+        Type::FLOAT8 => "double precision",
+        Type::NUMERIC => "numeric",
+        Type::TEXT => "text",
+        Type::BYTEA => "bytea",
+        Type::DATE => "date",
+        Type::TIME => "time without time zone",
+        Type::TIMESTAMP => "timestamp without time zone",
+        Type::TIMESTAMPTZ => "timestamp with time zone",
+        Type::INTERVAL => "interval",
+        Type::RECORD => "record",
+        _ => "ARRAY",
+    }
+}
+
 /// `numeric(p, s)` as PostgreSQL packs it into a type modifier.
 fn numeric_typmod(precision: u8, scale: i8) -> i32 {
     ((i32::from(precision) << 16) | (i32::from(scale.max(0)) & 0xffff)) + 4

@@ -15,7 +15,6 @@ use datafusion::datasource::TableType;
 use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::{ExecutionPlan, collect};
-use pgwire::api::Type;
 use starhouse_engine::catalog::{TableDef, Version};
 use starhouse_engine::{CATALOG_NAME, Engine, SCHEMA_NAME};
 
@@ -216,24 +215,7 @@ impl TableProvider for KeyTable {
 /// PostgreSQL's name of a column type in `information_schema.columns`, from DataFusion's.
 fn sql_type_name(datafusion: &str) -> Option<&'static str> {
     let data_type = DataType::from_str(datafusion).ok()?;
-    Some(match encode::pg_type(&data_type).0 {
-        Type::BOOL => "boolean",
-        Type::INT2 => "smallint",
-        Type::INT4 => "integer",
-        Type::INT8 => "bigint",
-        Type::FLOAT4 => "real",
-        Type::FLOAT8 => "double precision",
-        Type::NUMERIC => "numeric",
-        Type::TEXT => "text",
-        Type::BYTEA => "bytea",
-        Type::DATE => "date",
-        Type::TIME => "time without time zone",
-        Type::TIMESTAMP => "timestamp without time zone",
-        Type::TIMESTAMPTZ => "timestamp with time zone",
-        Type::INTERVAL => "interval",
-        Type::RECORD => "record",
-        _ => "ARRAY",
-    })
+    Some(encode::sql_name(&encode::pg_type(&data_type).0))
 }
 
 /// DataFusion's `information_schema.columns`, with PostgreSQL's type names.

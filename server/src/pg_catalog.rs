@@ -238,6 +238,7 @@ enum Kind {
     Constraint,
     Index,
     Description,
+    Type,
 }
 
 impl Kind {
@@ -248,6 +249,7 @@ impl Kind {
             "pg_constraint" => Kind::Constraint,
             "pg_index" => Kind::Index,
             "pg_description" => Kind::Description,
+            "pg_type" => Kind::Type,
             _ => return None,
         })
     }
@@ -265,6 +267,15 @@ impl Kind {
         match self {
             Kind::Constraint => &["conkey", "confkey"],
             Kind::Index => &["indkey", "indcollation", "indclass", "indoption"],
+            _ => &[],
+        }
+    }
+
+    /// Columns that are `regproc` (a function's OID) in PostgreSQL but its name in the static
+    /// tables: Npgsql joins `pg_proc.oid = pg_type.typreceive`.
+    fn procedures(self) -> &'static [&'static str] {
+        match self {
+            Kind::Type => &["typinput", "typoutput", "typreceive", "typsend", "typmodin", "typmodout", "typanalyze"],
             _ => &[],
         }
     }
@@ -350,6 +361,8 @@ impl SchemaProvider for WarehouseCatalog {
             .map(|f| {
                 if kind.lists().contains(&f.name().as_str()) {
                     Field::new(f.name(), DataType::new_list(DataType::Int16, true), true)
+                } else if kind.procedures().contains(&f.name().as_str()) {
+                    Field::new(f.name(), DataType::Int32, true)
                 } else {
                     f.as_ref().clone()
                 }
@@ -386,6 +399,31 @@ impl Overlay {
     ) -> Result<Vec<Vec<ScalarValue>>> {
         let plan = table.scan(state, None, &[], None).await?;
         rows(&collect(plan, state.task_ctx()).await?)
+    }
+
+    /// The OIDs of the library's functions, by name (for `regproc` columns), if this table has
+    /// such columns.
+    async fn procedure_oids(&self, state: &dyn CatalogSession) -> Result<HashMap<String, ScalarValue>> {
+        if self.kind.procedures().is_empty() {
+            return Ok(HashMap::new());
+        }
+        let catalog = state.catalog_list().catalog(starhouse_engine::CATALOG_NAME);
+        let Some(proc) = catalog.and_then(|c| c.schema("pg_catalog")) else {
+            return exec_err!("pg_catalog is missing");
+        };
+        let Some(proc) = proc.table("pg_proc").await? else {
+            return exec_err!("pg_catalog.pg_proc is missing");
+        };
+        let schema = proc.schema();
+        let mut oids = HashMap::new();
+        for values in self.inner_rows(state, &proc).await? {
+            let row = Row::from(&schema, values);
+            if let (Some(name), Some(oid)) = (row.get("proname").and_then(|v| v.try_as_str().flatten()), row.get("oid"))
+            {
+                oids.entry(name.to_string()).or_insert(oid.cast_to(&DataType::Int32)?);
+            }
+        }
+        Ok(oids)
     }
 
     /// The library's OIDs of the warehouse's tables, and the namespace they are in.
@@ -434,6 +472,7 @@ impl Overlay {
         let schema = self.schema.as_ref();
         let mut out = Vec::new();
         let (library, namespace) = self.library_oids(state, &version).await?;
+        let procedures = self.procedure_oids(state).await?;
         for mut values in self.inner_rows(state, &self.inner).await? {
             // Columns the library lacks are NULL; the static tables hold arrays as text, the
             // overlay's schema has lists.
@@ -448,6 +487,13 @@ impl Overlay {
                     row.values[i] = int2_list(&parse_int2_list(&text));
                 } else if let Ok(i) = inner_schema.index_of(column) {
                     row.values[i] = ScalarValue::try_from(schema.field(i).data_type())?;
+                }
+            }
+            for column in self.kind.procedures() {
+                if let Ok(i) = inner_schema.index_of(column) {
+                    // "-" (no function) is OID 0, as in PostgreSQL.
+                    let name = row.values[i].try_as_str().flatten().unwrap_or("-");
+                    row.values[i] = procedures.get(name).cloned().unwrap_or(ScalarValue::Int32(Some(0)));
                 }
             }
             // The warehouse's tables get their own OIDs (and what the catalog knows of them).
@@ -615,7 +661,7 @@ impl Overlay {
                     out.push(row.values);
                 }
             }
-            Kind::Attribute => {}
+            Kind::Attribute | Kind::Type => {}
         }
         Ok(())
     }
@@ -972,6 +1018,9 @@ pub(crate) fn functions(engine: &Arc<Engine>) -> Vec<ScalarUDF> {
         true_function(engine, "pg_function_is_visible"),
         true_function(engine, "pg_type_is_visible"),
         true_function(engine, "pg_has_role"),
+        text_function(engine, "pg_typeof", |_, args| {
+            Some(encode::sql_name(&encode::pg_type(&args.first()?.data_type()).0).to_string())
+        }),
         ScalarUDF::new_from_impl(ArrayToString::default()),
         size_function(engine, "pg_table_size"),
         size_function(engine, "pg_relation_size"),

@@ -106,3 +106,17 @@ async fn pg_constraint_defines_the_foreign_keys() {
         [["fact_sales_customer_key_fkey", "FOREIGN KEY (customer_key) REFERENCES dim_customer(customer_key)"]]
     );
 }
+
+#[tokio::test]
+async fn npgsql_loads_the_types_with_arrays_resolved_through_pg_proc() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let types = rows(&client, include_str!("npgsql_types.sql")).await;
+    let find = |name: &str| types.iter().find(|t| t[2] == name).unwrap_or_else(|| panic!("{name} in {types:?}"));
+    // nspname, oid, typname, typtype, typnotnull, elemtypoid
+    assert_eq!(find("int4")[1..4], ["23", "int4", "b"]);
+    assert_eq!(find("_int4")[3], "a", "an array, known by its receive function");
+    assert_eq!(find("_int4")[5], "23", "of int4");
+    let typeof_row = rows(&client, "SELECT pg_typeof(sale_amount), pg_typeof(store_key) FROM fact_sales LIMIT 1").await;
+    assert_eq!(typeof_row, [["numeric", "integer"]]);
+}
