@@ -140,6 +140,28 @@ pub(crate) fn install(session: &Session, user: &str, settings: Arc<Mutex<Setting
     Ok(())
 }
 
+/// `'pg_class'::regclass` (a catalog table by name, qualified or not, as DBeaver and SQLAlchemy
+/// compare `classoid` with it) written as its fixed OID. The rewriter of datafusion-pg-catalog
+/// looks unqualified names up in `current_schema()` only, where PostgreSQL's search path starts
+/// with `pg_catalog`.
+pub(crate) fn catalog_regclasses(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.to_ascii_lowercase().contains("::regclass") {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut resolved = sql.to_string();
+    for (table, oid) in pg_catalog::CATALOG_OIDS {
+        for name in [table.to_string(), format!("pg_catalog.{table}")] {
+            for cast in ["::regclass", "::REGCLASS", "::pg_catalog.regclass"] {
+                // Padded to the same length, so that positions in error messages stay right.
+                let number = oid.to_string();
+                let padding = " ".repeat(name.len().saturating_sub(number.len()));
+                resolved = resolved.replace(&format!("'{name}'{cast}"), &format!("'{number}'{cast}{padding}"));
+            }
+        }
+    }
+    std::borrow::Cow::Owned(resolved)
+}
+
 /// The name of a relation, for `oid::regclass` shown in a result (rather than compared).
 pub(crate) const REGCLASS_NAME: &str = "starhouse_regclass_name";
 
@@ -573,6 +595,16 @@ mod tests {
 
     fn parse(sql: &str) -> SQLStatement {
         Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parses").remove(0)
+    }
+
+    #[test]
+    fn catalog_regclasses_become_their_oids_at_the_same_length() {
+        let sql = "SELECT 1 WHERE c = 'pg_class'::regclass AND n = 'pg_catalog.pg_namespace'::regclass AND x = 'mine'::regclass";
+        let resolved = catalog_regclasses(sql);
+        assert_eq!(resolved.len(), sql.len());
+        assert!(resolved.contains("'1259'::regclass") && resolved.contains("'2615'::regclass"), "{resolved}");
+        assert!(resolved.contains("'mine'::regclass"), "a warehouse table is looked up by name: {resolved}");
+        assert!(matches!(catalog_regclasses("SELECT 1"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

@@ -104,6 +104,8 @@ impl Shared {
     /// Everything else (Starhouse's and DataFusion's own statements) is parsed by the engine,
     /// with PostgreSQL's operators and casts, and rewritten the same way.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, EngineError> {
+        let sql = compat::catalog_regclasses(sql);
+        let sql = sql.as_ref();
         if let Ok(statements) = self.compat.parse(sql)
             && statements.iter().all(runs_as_parsed)
         {

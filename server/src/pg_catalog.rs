@@ -38,7 +38,7 @@ const PG_CATALOG_NAMESPACE: i32 = 11;
 
 /// PostgreSQL's fixed OIDs of its catalog tables, which clients compare with
 /// (`classoid = 'pg_catalog.pg_class'::regclass`). The library numbers them as it lists them.
-const CATALOG_OIDS: &[(&str, i64)] = &[
+pub(crate) const CATALOG_OIDS: &[(&str, i64)] = &[
     ("pg_aggregate", 2600),
     ("pg_am", 2601),
     ("pg_attrdef", 2604),

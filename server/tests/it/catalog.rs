@@ -120,3 +120,21 @@ async fn npgsql_loads_the_types_with_arrays_resolved_through_pg_proc() {
     let typeof_row = rows(&client, "SELECT pg_typeof(sale_amount), pg_typeof(store_key) FROM fact_sales LIMIT 1").await;
     assert_eq!(typeof_row, [["numeric", "integer"]]);
 }
+
+#[tokio::test]
+async fn catalog_tables_compare_by_their_fixed_oids_as_dbeaver_asks() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    // DBeaver's table list: comments joined on classoid = 'pg_class'::regclass.
+    let tables = rows(
+        &client,
+        "SELECT c.relname, d.description FROM pg_catalog.pg_class c \
+         LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid = c.oid AND d.objsubid = 0 \
+         AND d.classoid = 'pg_class'::regclass \
+         WHERE c.relname = 'dim_store' AND c.relkind NOT IN ('i', 'I', 'c')",
+    )
+    .await;
+    assert_eq!(tables, [["dim_store", "Stores, with their city, region and country"]]);
+    let oids = rows(&client, "SELECT 'pg_catalog.pg_class'::regclass::oid, 'pg_namespace'::regclass::oid AS n").await;
+    assert_eq!(oids, [["1259", "2615"]]);
+}
