@@ -20,8 +20,11 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, ArrayElemTypeDef, CastKind, DataType as SQLDataType, Expr, Function, FunctionArg, FunctionArgExpr,
     FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, Query, SelectItem, SetExpr,
-    Statement as SQLStatement, Value, visit_expressions_mut, visit_relations,
+    Statement as SQLStatement, TableAlias, TableFactor, Value, VisitMut, VisitorMut, visit_expressions_mut,
+    visit_relations,
 };
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use futures::StreamExt;
 use starhouse_engine::{CATALOG_NAME, Session};
@@ -305,6 +308,68 @@ fn record_fields(statement: &mut SQLStatement) {
     });
 }
 
+/// `user` (a keyword: the current user in PostgreSQL, which sqlparser reads as a function
+/// without parentheses) as `current_user()`.
+fn user_keyword(statement: &mut SQLStatement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Function(function) = expr
+            && matches!(function.args, FunctionArguments::None)
+            && function.name.to_string().eq_ignore_ascii_case("user")
+        {
+            *expr = call("current_user", Vec::new());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Functions DataFusion runs in `FROM` by themselves (with literal arguments).
+const TABLE_FUNCTIONS: &[&str] = &["generate_series", "range"];
+
+/// Functions in `FROM` as DataFusion can run them, as PostgreSQL does: a scalar function is a
+/// one-row relation (`FROM string_to_array(x, ',') s`), and `generate_series` of computed bounds
+/// is the `unnest` of its list (`FROM generate_series(1, array_upper(a, 1)) AS i`). Grafana lists
+/// tables with both.
+struct FromFunctions;
+
+impl VisitorMut for FromFunctions {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table { name, args: Some(args), alias: Some(alias), .. } = factor else {
+            return ControlFlow::Continue(());
+        };
+        let function =
+            name.0.last().and_then(|part| part.as_ident()).map(|i| i.value.to_lowercase()).unwrap_or_default();
+        let literal =
+            args.args.iter().all(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(_)))));
+        let arguments: Vec<Expr> = args
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
+        if arguments.len() != args.args.len() {
+            return ControlFlow::Continue(());
+        }
+        let value = match function.as_str() {
+            "generate_series" if !literal => call("unnest", vec![call("generate_series", arguments)]),
+            f if !TABLE_FUNCTIONS.contains(&f) => call(&function, arguments),
+            _ => return ControlFlow::Continue(()),
+        };
+        let column = alias.columns.first().map(|c| c.name.clone()).unwrap_or_else(|| alias.name.clone());
+        let Ok(Some(SQLStatement::Query(subquery))) =
+            Parser::parse_sql(&PostgreSqlDialect {}, &format!("SELECT {value} AS {column}")).map(|mut s| s.pop())
+        else {
+            return ControlFlow::Continue(());
+        };
+        let alias = TableAlias { explicit: true, name: alias.name.clone(), columns: Vec::new(), at: None };
+        *factor = TableFactor::Derived { lateral: false, subquery, alias: Some(alias), sample: None };
+        ControlFlow::Continue(())
+    }
+}
+
 /// The element type of [`expand_array`]'s lists: PostgreSQL's `(x, n)` record.
 fn expanded_element() -> DataType {
     DataType::Struct(Fields::from(vec![
@@ -382,7 +447,8 @@ fn call(name: &str, arguments: Vec<Expr>) -> Expr {
 /// Rewrites a query for DataFusion to answer as PostgreSQL would: `ARRAY(subquery)` (see
 /// [`array_subqueries`]), scalar subqueries (see [`aggregate_scalar_subqueries`]),
 /// `generate_subscripts` (see [`subscripts`]), `_pg_expandarray` and
-/// `(record).field` (see [`expand_arrays`], [`record_fields`]) and `regclass` shown by name (see
+/// `(record).field` (see [`expand_arrays`], [`record_fields`]), functions in `FROM` (see
+/// [`FromFunctions`]), `user` (see [`user_keyword`]) and `regclass` shown by name (see
 /// [`show_regclass`]).
 pub(crate) fn for_display(mut statement: SQLStatement) -> SQLStatement {
     array_subqueries(&mut statement);
@@ -390,6 +456,8 @@ pub(crate) fn for_display(mut statement: SQLStatement) -> SQLStatement {
     subscripts(&mut statement);
     expand_arrays(&mut statement);
     record_fields(&mut statement);
+    let _ = statement.visit(&mut FromFunctions);
+    user_keyword(&mut statement);
     fn selects(body: &mut SetExpr) {
         match body {
             SetExpr::Select(select) => {
@@ -588,9 +656,6 @@ pub(crate) fn empty_answer(statement: &SQLStatement) -> Option<SchemaRef> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
     use super::*;
 
     fn parse(sql: &str) -> SQLStatement {

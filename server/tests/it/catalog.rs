@@ -138,3 +138,22 @@ async fn catalog_tables_compare_by_their_fixed_oids_as_dbeaver_asks() {
     let oids = rows(&client, "SELECT 'pg_catalog.pg_class'::regclass::oid, 'pg_namespace'::regclass::oid AS n").await;
     assert_eq!(oids, [["1259", "2615"]]);
 }
+
+#[tokio::test]
+async fn grafana_lists_the_tables_on_the_search_path() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    // Grafana's table query: functions in FROM (a scalar one, and generate_series of computed
+    // bounds) and `user`.
+    let tables = rows(
+        &client,
+        "SELECT quote_ident(table_name) AS \"table\" FROM information_schema.tables \
+         WHERE quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog') AND table_type = 'BASE TABLE' \
+         AND quote_ident(table_schema) IN (SELECT CASE WHEN trim(s[i]) = '\"$user\"' THEN user ELSE trim(s[i]) END \
+         FROM generate_series(array_lower(string_to_array(current_setting('search_path'),','),1), \
+         array_upper(string_to_array(current_setting('search_path'),','),1)) AS i, \
+         string_to_array(current_setting('search_path'),',') s) ORDER BY 1",
+    )
+    .await;
+    assert_eq!(tables, [["dim_customer"], ["dim_date"], ["dim_product"], ["dim_store"], ["fact_sales"]]);
+}
