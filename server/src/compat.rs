@@ -18,10 +18,10 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, ArrayElemTypeDef, CastKind, DataType as SQLDataType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, Query, SelectItem, SetExpr,
-    Statement as SQLStatement, TableAlias, TableFactor, Value, VisitMut, VisitorMut, visit_expressions_mut,
-    visit_relations,
+    AccessExpr, ArrayElemTypeDef, BinaryOperator, CastKind, DataType as SQLDataType, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, Query, SelectItem,
+    SetExpr, Statement as SQLStatement, TableAlias, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+    visit_expressions_mut, visit_relations,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -308,6 +308,66 @@ fn record_fields(statement: &mut SQLStatement) {
     });
 }
 
+/// Boolean columns of `pg_catalog` that clients compare with a quoted literal (`indisprimary =
+/// 't'`), which PostgreSQL reads as a boolean and DataFusion cannot compare with a string.
+const CATALOG_BOOLEANS: &[&str] = &[
+    "attisdropped",
+    "attnotnull",
+    "atthasdef",
+    "condeferrable",
+    "condeferred",
+    "convalidated",
+    "datallowconn",
+    "datistemplate",
+    "indisclustered",
+    "indisprimary",
+    "indisunique",
+    "indisvalid",
+    "proretset",
+    "relhasindex",
+    "relhasrules",
+    "relhastriggers",
+    "relispartition",
+    "rolcanlogin",
+    "rolsuper",
+    "typisdefined",
+    "typnotnull",
+];
+
+/// `indisprimary = 't'` as `indisprimary = true`, for the columns in [`CATALOG_BOOLEANS`].
+fn catalog_boolean_literals(statement: &mut SQLStatement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::BinaryOp { left, op: BinaryOperator::Eq | BinaryOperator::NotEq, right } = expr {
+            let column = |e: &Expr| match e {
+                Expr::Identifier(ident) => Some(ident.value.to_lowercase()),
+                Expr::CompoundIdentifier(parts) => parts.last().map(|ident| ident.value.to_lowercase()),
+                _ => None,
+            };
+            let boolean = |e: &Expr| match e {
+                Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(text), .. }) => {
+                    match text.to_lowercase().as_str() {
+                        "t" | "true" | "y" | "yes" | "on" | "1" => Some(true),
+                        "f" | "false" | "n" | "no" | "off" | "0" => Some(false),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            let catalog_boolean = |e: &Expr| column(e).is_some_and(|c| CATALOG_BOOLEANS.contains(&c.as_str()));
+            if catalog_boolean(left)
+                && let Some(value) = boolean(right)
+            {
+                **right = Expr::value(Value::Boolean(value));
+            } else if catalog_boolean(right)
+                && let Some(value) = boolean(left)
+            {
+                **left = Expr::value(Value::Boolean(value));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// `user` (a keyword: the current user in PostgreSQL, which sqlparser reads as a function
 /// without parentheses) as `current_user()`.
 fn user_keyword(statement: &mut SQLStatement) {
@@ -448,8 +508,8 @@ fn call(name: &str, arguments: Vec<Expr>) -> Expr {
 /// [`array_subqueries`]), scalar subqueries (see [`aggregate_scalar_subqueries`]),
 /// `generate_subscripts` (see [`subscripts`]), `_pg_expandarray` and
 /// `(record).field` (see [`expand_arrays`], [`record_fields`]), functions in `FROM` (see
-/// [`FromFunctions`]), `user` (see [`user_keyword`]) and `regclass` shown by name (see
-/// [`show_regclass`]).
+/// [`FromFunctions`]), `user` (see [`user_keyword`]), `'t'` for catalog booleans (see
+/// [`catalog_boolean_literals`]) and `regclass` shown by name (see [`show_regclass`]).
 pub(crate) fn for_display(mut statement: SQLStatement) -> SQLStatement {
     array_subqueries(&mut statement);
     aggregate_scalar_subqueries(&mut statement);
@@ -458,6 +518,7 @@ pub(crate) fn for_display(mut statement: SQLStatement) -> SQLStatement {
     record_fields(&mut statement);
     let _ = statement.visit(&mut FromFunctions);
     user_keyword(&mut statement);
+    catalog_boolean_literals(&mut statement);
     fn selects(body: &mut SetExpr) {
         match body {
             SetExpr::Select(select) => {

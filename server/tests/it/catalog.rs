@@ -105,6 +105,13 @@ async fn pg_constraint_defines_the_foreign_keys() {
         definitions,
         [["fact_sales_customer_key_fkey", "FOREIGN KEY (customer_key) REFERENCES dim_customer(customer_key)"]]
     );
+    // A quoted boolean, as psqlODBC writes it.
+    let primary = rows(
+        &client,
+        "SELECT count(*) FROM pg_catalog.pg_index i WHERE i.indisprimary = 't' AND i.indrelid = 'fact_sales'::regclass",
+    )
+    .await;
+    assert_eq!(primary, [["1"]]);
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! The drivers analysts and tools use (psycopg2, psycopg 3, asyncpg, SQLAlchemy with pandas,
-//! node-postgres, pgjdbc), each running a program in `tests/drivers/` against a real server. The
+//! psqlODBC through pyodbc, node-postgres, pgjdbc), each running a program in `tests/drivers/` against a real server. The
 //! programs assert content against answers computed here with the engine in process, not over the
 //! wire.
 
@@ -84,6 +84,11 @@ fn asyncpg_reads_binary_results_with_introspected_types() {
 #[test]
 fn sqlalchemy_inspects_the_star_schema_and_pandas_reads_a_query() {
     drive(python("sqlalchemy_client.py"));
+}
+
+#[test]
+fn psqlodbc_connects_and_lists_tables_and_columns() {
+    drive(python("odbc_client.py"));
 }
 
 #[test]
