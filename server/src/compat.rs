@@ -20,7 +20,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, ArrayElemTypeDef, BinaryOperator, CastKind, DataType as SQLDataType, Expr, Function, FunctionArg,
     FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, Query, SelectItem,
-    SetExpr, Statement as SQLStatement, TableAlias, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+    SetExpr, Statement as SQLStatement, Subscript, TableAlias, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
     visit_expressions_mut, visit_relations,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -368,6 +368,76 @@ fn catalog_boolean_literals(statement: &mut SQLStatement) {
     });
 }
 
+/// `int2vector` columns of `pg_index`: PostgreSQL numbers their elements from 0, DataFusion's
+/// lists from 1.
+const INT2VECTORS: &[&str] = &["indkey", "indclass", "indcollation", "indoption"];
+
+/// `indkey[i]` as `indkey[i + 1]`, and `generate_series(...)` in a select list (a set-returning
+/// function in PostgreSQL, a list in DataFusion) as `unnest(generate_series(...))`: how psqlODBC
+/// reads primary and foreign keys.
+fn postgresql_arrays(statement: &mut SQLStatement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        let vector = |name: &Ident| INT2VECTORS.contains(&name.value.to_lowercase().as_str());
+        // `indkey[i]` has `indkey` as its root; `x.indkey[i]`, `x` as its root and `.indkey` first.
+        if let Expr::CompoundFieldAccess { root, access_chain } = expr
+            && let Some((AccessExpr::Subscript(Subscript::Index { index }), before)) = access_chain.split_last_mut()
+            && match (root.as_ref(), before) {
+                (Expr::Identifier(name), []) => vector(name),
+                (Expr::CompoundIdentifier(parts), []) => parts.last().is_some_and(vector),
+                (_, [AccessExpr::Dot(Expr::Identifier(name))]) => vector(name),
+                _ => false,
+            }
+        {
+            *index = Expr::BinaryOp {
+                left: Box::new(Expr::Nested(Box::new(index.clone()))),
+                op: BinaryOperator::Plus,
+                right: Box::new(Expr::value(Value::Number("1".into(), false))),
+            };
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    fn set_returning(item: &mut SelectItem) {
+        if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item
+            && let Expr::Function(function) = expr
+            && function.name.to_string().eq_ignore_ascii_case("generate_series")
+        {
+            *expr = call("unnest", vec![expr.clone()]);
+        }
+    }
+    fn selects(body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => select.projection.iter_mut().for_each(set_returning),
+            SetExpr::Query(query) => selects(&mut query.body),
+            SetExpr::SetOperation { left, right, .. } => {
+                selects(left);
+                selects(right);
+            }
+            _ => {}
+        }
+    }
+    struct Queries;
+    impl VisitorMut for Queries {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            selects(&mut query.body);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Queries);
+}
+
+/// Casts to PostgreSQL's `name` (the type of identifiers in the catalog), as casts to `text`.
+fn name_casts(statement: &mut SQLStatement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Cast { data_type, .. } = expr
+            && matches!(data_type.to_string().to_lowercase().as_str(), "name" | "pg_catalog.name")
+        {
+            *data_type = SQLDataType::Text;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// `user` (a keyword: the current user in PostgreSQL, which sqlparser reads as a function
 /// without parentheses) as `current_user()`.
 fn user_keyword(statement: &mut SQLStatement) {
@@ -509,7 +579,9 @@ fn call(name: &str, arguments: Vec<Expr>) -> Expr {
 /// `generate_subscripts` (see [`subscripts`]), `_pg_expandarray` and
 /// `(record).field` (see [`expand_arrays`], [`record_fields`]), functions in `FROM` (see
 /// [`FromFunctions`]), `user` (see [`user_keyword`]), `'t'` for catalog booleans (see
-/// [`catalog_boolean_literals`]) and `regclass` shown by name (see [`show_regclass`]).
+/// [`catalog_boolean_literals`]), `int2vector` subscripts and `generate_series` in a select list
+/// (see [`postgresql_arrays`]), `::name` (see [`name_casts`]) and `regclass` shown by name (see
+/// [`show_regclass`]).
 pub(crate) fn for_display(mut statement: SQLStatement) -> SQLStatement {
     array_subqueries(&mut statement);
     aggregate_scalar_subqueries(&mut statement);
@@ -519,6 +591,8 @@ pub(crate) fn for_display(mut statement: SQLStatement) -> SQLStatement {
     let _ = statement.visit(&mut FromFunctions);
     user_keyword(&mut statement);
     catalog_boolean_literals(&mut statement);
+    postgresql_arrays(&mut statement);
+    name_casts(&mut statement);
     fn selects(body: &mut SetExpr) {
         match body {
             SetExpr::Select(select) => {

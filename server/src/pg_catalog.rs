@@ -661,7 +661,27 @@ impl Overlay {
                     out.push(row.values);
                 }
             }
-            Kind::Attribute | Kind::Type => {}
+            Kind::Attribute => {
+                // The primary key's index has the key's columns as its attributes (psqlODBC
+                // reads primary keys through them).
+                if let Some(pk) = &table.primary_key {
+                    let index = i64::from(index_oid(name, &pk.name));
+                    for (position, column) in pk.columns.iter().enumerate() {
+                        let Some(def) = table.columns.iter().find(|c| &c.name == column) else { continue };
+                        let (pg, typmod) = encode::pg_type(&def.data_type);
+                        let mut row = Row::new(schema)?;
+                        row.set("attrelid", int(index))?
+                            .set("attname", text(column))?
+                            .set("atttypid", int(i64::from(pg.oid())))?
+                            .set("attnum", int(position as i64 + 1))?
+                            .set("atttypmod", int(i64::from(typmod)))?
+                            .set("attnotnull", boolean(true))?
+                            .set("attisdropped", boolean(false))?;
+                        out.push(row.values);
+                    }
+                }
+            }
+            Kind::Type => {}
         }
         Ok(())
     }

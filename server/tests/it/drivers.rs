@@ -87,7 +87,7 @@ fn sqlalchemy_inspects_the_star_schema_and_pandas_reads_a_query() {
 }
 
 #[test]
-fn psqlodbc_connects_and_lists_tables_and_columns() {
+fn psqlodbc_lists_tables_columns_and_keys() {
     drive(python("odbc_client.py"));
 }
 
