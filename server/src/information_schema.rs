@@ -11,15 +11,13 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session as CatalogSession, TableProvider};
 use datafusion::common::ScalarValue;
-use datafusion::datasource::TableType;
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::physical_plan::collect;
 use starhouse_engine::catalog::{TableDef, Version};
 use starhouse_engine::{CATALOG_NAME, Engine, SCHEMA_NAME};
 
 use crate::encode;
-use crate::pg_catalog::scan_rows;
+use crate::pg_catalog::{Computed, ComputedRows};
 
 /// The key views this schema adds to DataFusion's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,28 +185,18 @@ struct KeyTable {
 }
 
 #[async_trait]
-impl TableProvider for KeyTable {
+impl ComputedRows for KeyTable {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn CatalogSession,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn rows(&self, _: &dyn CatalogSession) -> Result<Vec<Vec<ScalarValue>>> {
         let version = self.engine.warehouse().current();
         let mut rows = Vec::new();
         for table in version.tables.values() {
             self.view.rows(&version, table, &mut rows);
         }
-        scan_rows(&self.schema, &rows, state, projection, filters, limit).await
+        Ok(rows)
     }
 }
 
@@ -225,26 +213,15 @@ struct Columns {
 }
 
 #[async_trait]
-impl TableProvider for Columns {
+impl ComputedRows for Columns {
     fn schema(&self) -> SchemaRef {
         self.inner.schema()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn CatalogSession,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let schema = self.inner.schema();
+    async fn rows(&self, state: &dyn CatalogSession) -> Result<Vec<Vec<ScalarValue>>> {
         let batches: Vec<RecordBatch> =
             collect(self.inner.scan(state, None, &[], None).await?, state.task_ctx()).await?;
-        let type_column = schema.index_of("data_type")?;
+        let type_column = self.inner.schema().index_of("data_type")?;
         let mut rows = Vec::new();
         for batch in &batches {
             for row in 0..batch.num_rows() {
@@ -256,7 +233,7 @@ impl TableProvider for Columns {
                 rows.push(values);
             }
         }
-        scan_rows(&schema, &rows, state, projection, filters, limit).await
+        Ok(rows)
     }
 }
 
@@ -284,10 +261,11 @@ impl SchemaProvider for InformationSchema {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let name = name.to_ascii_lowercase();
         if let Some(view) = KeyView::ALL.into_iter().find(|v| v.name() == name) {
-            return Ok(Some(Arc::new(KeyTable { view, schema: view.schema(), engine: Arc::clone(&self.engine) })));
+            let table = KeyTable { view, schema: view.schema(), engine: Arc::clone(&self.engine) };
+            return Ok(Some(Arc::new(Computed(table))));
         }
         Ok(match self.inner.table(&name).await? {
-            Some(inner) if name == "columns" => Some(Arc::new(Columns { inner })),
+            Some(inner) if name == "columns" => Some(Arc::new(Computed(Columns { inner }))),
             other => other,
         })
     }

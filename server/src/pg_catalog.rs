@@ -303,22 +303,12 @@ struct SettingsTable {
 }
 
 #[async_trait]
-impl TableProvider for SettingsTable {
+impl ComputedRows for SettingsTable {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn CatalogSession,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn rows(&self, _: &dyn CatalogSession) -> Result<Vec<Vec<ScalarValue>>> {
         let all = match self.settings.lock() {
             Ok(settings) => settings.all(),
             Err(_) => return exec_err!("the settings lock is poisoned"),
@@ -334,7 +324,7 @@ impl TableProvider for SettingsTable {
                 .set("source", text("session"))?;
             rows.push(row.values);
         }
-        scan_rows(&self.schema, &rows, state, projection, filters, limit).await
+        Ok(rows)
     }
 }
 
@@ -349,7 +339,8 @@ impl SchemaProvider for WarehouseCatalog {
             return Ok(None);
         };
         if name.eq_ignore_ascii_case("pg_settings") {
-            return Ok(Some(Arc::new(SettingsTable { schema: inner.schema(), settings: Arc::clone(&self.settings) })));
+            let settings = SettingsTable { schema: inner.schema(), settings: Arc::clone(&self.settings) };
+            return Ok(Some(Arc::new(Computed(settings))));
         }
         let Some(kind) = Kind::of(&name.to_ascii_lowercase()) else {
             return Ok(Some(inner));
@@ -374,7 +365,7 @@ impl SchemaProvider for WarehouseCatalog {
             }
         }
         let schema = Arc::new(Schema::new(fields));
-        Ok(Some(Arc::new(Overlay { inner, kind, schema, engine: Arc::clone(&self.engine) })))
+        Ok(Some(Arc::new(Computed(Overlay { inner, kind, schema, engine: Arc::clone(&self.engine) }))))
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -439,8 +430,8 @@ impl Overlay {
                 };
                 match table {
                     // The overlay over pg_class; its inner table holds the library's OIDs.
-                    Some(table) => match (table.as_ref() as &dyn Any).downcast_ref::<Overlay>() {
-                        Some(overlay) => Arc::clone(&overlay.inner),
+                    Some(table) => match (table.as_ref() as &dyn Any).downcast_ref::<Computed<Overlay>>() {
+                        Some(overlay) => Arc::clone(&overlay.0.inner),
                         None => table,
                     },
                     None => return exec_err!("pg_catalog.pg_class is missing"),
@@ -688,9 +679,33 @@ impl Overlay {
 }
 
 #[async_trait]
-impl TableProvider for Overlay {
+impl ComputedRows for Overlay {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
+    }
+
+    async fn rows(&self, state: &dyn CatalogSession) -> Result<Vec<Vec<ScalarValue>>> {
+        self.overlay_rows(state).await
+    }
+}
+
+/// How a table computed in memory at each scan (one vector of values per row, in its schema's
+/// order) gets its rows.
+#[async_trait]
+pub(crate) trait ComputedRows: std::fmt::Debug + Send + Sync {
+    fn schema(&self) -> SchemaRef;
+
+    async fn rows(&self, state: &dyn CatalogSession) -> Result<Vec<Vec<ScalarValue>>>;
+}
+
+/// A catalog table whose rows are computed at each scan.
+#[derive(Debug)]
+pub(crate) struct Computed<T>(pub T);
+
+#[async_trait]
+impl<T: ComputedRows + 'static> TableProvider for Computed<T> {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
     }
 
     fn table_type(&self) -> TableType {
@@ -704,31 +719,20 @@ impl TableProvider for Overlay {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let rows = self.overlay_rows(state).await?;
-        scan_rows(&self.schema, &rows, state, projection, filters, limit).await
+        let schema = self.0.schema();
+        let rows = self.0.rows(state).await?;
+        let columns: Vec<ArrayRef> = (0..schema.fields().len())
+            .map(|i| {
+                if rows.is_empty() {
+                    Ok(datafusion::arrow::array::new_empty_array(schema.field(i).data_type()))
+                } else {
+                    ScalarValue::iter_to_array(rows.iter().map(|row| row[i].clone()))
+                }
+            })
+            .collect::<Result<_>>()?;
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+        MemTable::try_new(schema, vec![vec![batch]])?.scan(state, projection, filters, limit).await
     }
-}
-
-/// A scan of rows computed in memory (one vector of values per row, in `schema`'s order).
-pub(crate) async fn scan_rows(
-    schema: &SchemaRef,
-    rows: &[Vec<ScalarValue>],
-    state: &dyn CatalogSession,
-    projection: Option<&Vec<usize>>,
-    filters: &[Expr],
-    limit: Option<usize>,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    let columns: Vec<ArrayRef> = (0..schema.fields().len())
-        .map(|i| {
-            if rows.is_empty() {
-                Ok(datafusion::arrow::array::new_empty_array(schema.field(i).data_type()))
-            } else {
-                ScalarValue::iter_to_array(rows.iter().map(|row| row[i].clone()))
-            }
-        })
-        .collect::<Result<_>>()?;
-    let batch = RecordBatch::try_new(Arc::clone(schema), columns)?;
-    MemTable::try_new(Arc::clone(schema), vec![vec![batch]])?.scan(state, projection, filters, limit).await
 }
 
 /// A catalog function of the warehouse's current version, evaluated row by row.
