@@ -396,34 +396,36 @@ fn postgresql_arrays(statement: &mut SQLStatement) {
         }
         ControlFlow::<()>::Continue(())
     });
-    fn set_returning(item: &mut SelectItem) {
-        if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item
-            && let Expr::Function(function) = expr
-            && function.name.to_string().eq_ignore_ascii_case("generate_series")
-        {
-            *expr = call("unnest", vec![expr.clone()]);
-        }
-    }
-    fn selects(body: &mut SetExpr) {
-        match body {
-            SetExpr::Select(select) => select.projection.iter_mut().for_each(set_returning),
-            SetExpr::Query(query) => selects(&mut query.body),
-            SetExpr::SetOperation { left, right, .. } => {
-                selects(left);
-                selects(right);
-            }
-            _ => {}
-        }
-    }
     struct Queries;
     impl VisitorMut for Queries {
         type Break = ();
         fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-            selects(&mut query.body);
+            select_items_mut(&mut query.body, &mut |item| {
+                if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item
+                    && let Expr::Function(function) = expr
+                    && function.name.to_string().eq_ignore_ascii_case("generate_series")
+                {
+                    *expr = call("unnest", vec![expr.clone()]);
+                }
+            });
             ControlFlow::Continue(())
         }
     }
     let _ = statement.visit(&mut Queries);
+}
+
+/// Calls `change` on every item of the select lists of `body`, through parenthesized queries
+/// and set operations (not into subqueries).
+fn select_items_mut(body: &mut SetExpr, change: &mut impl FnMut(&mut SelectItem)) {
+    match body {
+        SetExpr::Select(select) => select.projection.iter_mut().for_each(change),
+        SetExpr::Query(query) => select_items_mut(&mut query.body, change),
+        SetExpr::SetOperation { left, right, .. } => {
+            select_items_mut(left, change);
+            select_items_mut(right, change);
+        }
+        _ => {}
+    }
 }
 
 /// Casts to PostgreSQL's `name` (the type of identifiers in the catalog), as casts to `text`.
@@ -593,26 +595,12 @@ pub(crate) fn for_display(mut statement: SQLStatement) -> SQLStatement {
     catalog_boolean_literals(&mut statement);
     postgresql_arrays(&mut statement);
     name_casts(&mut statement);
-    fn selects(body: &mut SetExpr) {
-        match body {
-            SetExpr::Select(select) => {
-                for item in &mut select.projection {
-                    match item {
-                        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => show_regclass(expr),
-                        _ => {}
-                    }
-                }
-            }
-            SetExpr::Query(query) => selects(&mut query.body),
-            SetExpr::SetOperation { left, right, .. } => {
-                selects(left);
-                selects(right);
-            }
-            _ => {}
-        }
-    }
     if let SQLStatement::Query(query) = &mut statement {
-        selects(&mut query.body);
+        select_items_mut(&mut query.body, &mut |item| {
+            if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+                show_regclass(expr);
+            }
+        });
     }
     statement
 }
