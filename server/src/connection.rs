@@ -102,7 +102,8 @@ impl Shared {
     /// the compatibility parser first: it rewrites what DataFusion cannot run as written
     /// (catalog functions, `::regclass`, `ANY(array)`) and knows a few client queries by heart.
     /// Everything else (Starhouse's and DataFusion's own statements) is parsed by the engine,
-    /// with PostgreSQL's operators and casts, and rewritten the same way.
+    /// with PostgreSQL's operators and casts, and rewritten the same way. Catalog tables named in
+    /// `::regclass` literals are first written as their OIDs ([`compat::catalog_regclasses`]).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, EngineError> {
         let sql = compat::catalog_regclasses(sql);
         let sql = sql.as_ref();
