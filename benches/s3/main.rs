@@ -15,7 +15,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use starhouse_engine::catalog::ObjectStores;
-use starhouse_engine::{Engine, EngineOptions, S3Credentials, StorageOptions, demo};
+use starhouse_engine::{Engine, EngineOptions, demo};
 use starhouse_testkit::S3Server;
 
 const FILES: usize = 200;
@@ -74,20 +74,6 @@ fn requests(server: &S3Server, skip: usize) -> (Requests, usize) {
     (counts, lines.len())
 }
 
-fn storage(server: &S3Server) -> StorageOptions {
-    StorageOptions {
-        s3_endpoint: Some(server.endpoint()),
-        s3_region: Some(starhouse_testkit::REGION.into()),
-        s3_allow_http: Some(true),
-        s3_virtual_hosted_style: None,
-        s3_credentials: Some(S3Credentials {
-            access_key_id: starhouse_testkit::ACCESS_KEY_ID.into(),
-            secret_access_key: starhouse_testkit::SECRET_ACCESS_KEY.into(),
-            session_token: None,
-        }),
-    }
-}
-
 /// The demo star at scale 1, with its fact table re-cut into `FILES` files in date order, in the
 /// bucket; declared in a Starhouse warehouse in the same bucket.
 async fn prepare(options: &EngineOptions) -> Result<()> {
@@ -143,7 +129,7 @@ fn check(batches: &[RecordBatch]) -> Result<()> {
 async fn main() -> Result<()> {
     let server = S3Server::start(false);
     server.create_bucket(BUCKET);
-    let options = EngineOptions { storage: storage(&server), ..Default::default() };
+    let options = EngineOptions { storage: starhouse_testkit::s3_storage(server.endpoint()), ..Default::default() };
     eprintln!("Preparing the demo star with a {FILES}-file fact table in s3://{BUCKET}/ ...");
     prepare(&options).await?;
     println!("A selective star query (December 2024) over a {FILES}-file fact table on loopback S3:\n");
@@ -160,7 +146,10 @@ async fn main() -> Result<()> {
 
     let ctx = SessionContext::new();
     let bucket = url::Url::parse(&format!("s3://{BUCKET}/"))?;
-    ctx.register_object_store(&bucket, ObjectStores::new(storage(&server)).get(&bucket)?);
+    ctx.register_object_store(
+        &bucket,
+        ObjectStores::new(starhouse_testkit::s3_storage(server.endpoint())).get(&bucket)?,
+    );
     measure(&server, "DataFusion: CREATE EXTERNAL TABLE (both)", async {
         for table in ["dim_date", "fact_sales"] {
             let create =

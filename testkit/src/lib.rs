@@ -21,10 +21,28 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use starhouse_catalog::{S3Credentials, StorageOptions};
+
 /// The access key and secret the tests use with the S3 server (moto accepts any by default).
 pub const ACCESS_KEY_ID: &str = "starhouse-test";
 pub const SECRET_ACCESS_KEY: &str = "starhouse-test-secret";
 pub const REGION: &str = "us-east-1";
+
+/// Storage options that reach the S3 server at `endpoint` with the tests' credentials, given in
+/// code (tests do not change the process's environment).
+pub fn s3_storage(endpoint: String) -> StorageOptions {
+    StorageOptions {
+        s3_endpoint: Some(endpoint),
+        s3_region: Some(REGION.into()),
+        s3_allow_http: Some(true),
+        s3_virtual_hosted_style: None,
+        s3_credentials: Some(S3Credentials {
+            access_key_id: ACCESS_KEY_ID.into(),
+            secret_access_key: SECRET_ACCESS_KEY.into(),
+            session_token: None,
+        }),
+    }
+}
 
 /// Where the test tools are installed: `$STARHOUSE_TEST_TOOLS`, or a cache folder in the home.
 fn tools_dir() -> PathBuf {

@@ -5,8 +5,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use starhouse_catalog::{ObjectStores, StorageOptions, Warehouse, WarehouseRoot};
+use starhouse_testkit::s3_storage;
 
-use crate::{TestWarehouse, create, on_local_and_s3, s3_options, table};
+use crate::{TestWarehouse, create, on_local_and_s3, table};
 
 const ROOT_VAR: &str = "STARHOUSE_TEST_CRASH_ROOT";
 const ENDPOINT_VAR: &str = "STARHOUSE_TEST_CRASH_S3_ENDPOINT";
@@ -19,7 +20,7 @@ async fn crash_child_writer() {
     let Ok(root) = std::env::var(ROOT_VAR) else {
         return;
     };
-    let options = std::env::var(ENDPOINT_VAR).map(s3_options).unwrap_or_else(|_| StorageOptions::default());
+    let options = std::env::var(ENDPOINT_VAR).map(s3_storage).unwrap_or_else(|_| StorageOptions::default());
     let root = WarehouseRoot::parse(&root, &ObjectStores::new(options)).expect("root");
     let warehouse = Warehouse::open(root).await.expect("open");
     for i in 1.. {

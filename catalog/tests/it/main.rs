@@ -13,7 +13,7 @@ use arrow_schema::DataType;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use starhouse_catalog::{
-    Change, Column, ObjectStores, S3Credentials, StorageOptions, TableDef, TableName, Version, Warehouse, WarehouseRoot,
+    Change, Column, ObjectStores, StorageOptions, TableDef, TableName, Version, Warehouse, WarehouseRoot,
 };
 use starhouse_testkit::S3Server;
 
@@ -23,21 +23,6 @@ pub struct TestWarehouse {
     pub root: String,
     pub options: StorageOptions,
     _dir: Option<tempfile::TempDir>,
-}
-
-/// The storage options that reach the S3 server at `endpoint`.
-pub fn s3_options(endpoint: String) -> StorageOptions {
-    StorageOptions {
-        s3_endpoint: Some(endpoint),
-        s3_region: Some(starhouse_testkit::REGION.into()),
-        s3_allow_http: Some(true),
-        s3_virtual_hosted_style: None,
-        s3_credentials: Some(S3Credentials {
-            access_key_id: starhouse_testkit::ACCESS_KEY_ID.into(),
-            secret_access_key: starhouse_testkit::SECRET_ACCESS_KEY.into(),
-            session_token: None,
-        }),
-    }
 }
 
 impl TestWarehouse {
@@ -55,7 +40,11 @@ impl TestWarehouse {
     pub fn s3() -> Self {
         let server = S3Server::shared();
         let bucket = server.new_bucket("catalog");
-        Self { root: format!("s3://{bucket}/warehouses/test"), options: s3_options(server.endpoint()), _dir: None }
+        Self {
+            root: format!("s3://{bucket}/warehouses/test"),
+            options: starhouse_testkit::s3_storage(server.endpoint()),
+            _dir: None,
+        }
     }
 
     /// The root as a new process would reach it (with its own object stores).

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use starhouse_catalog::{ObjectStores, Warehouse, WarehouseRoot};
 use starhouse_testkit::{S3Server, SECRET_ACCESS_KEY, free_port};
 
-use crate::s3_options;
+use starhouse_testkit::s3_storage;
 
 async fn open_error(root: &str, endpoint: String) -> String {
-    let parsed = WarehouseRoot::parse(root, &ObjectStores::new(s3_options(endpoint))).expect("a well-formed root");
+    let parsed = WarehouseRoot::parse(root, &ObjectStores::new(s3_storage(endpoint))).expect("a well-formed root");
     match Warehouse::open_or_create(parsed).await {
         Ok(_) => panic!("{root} opened"),
         Err(error) => error.to_string(),

@@ -9,7 +9,7 @@ mod slt;
 
 use std::sync::Arc;
 
-use starhouse_engine::{Engine, EngineOptions, S3Credentials, StorageOptions};
+use starhouse_engine::{Engine, EngineOptions};
 use starhouse_testkit::S3Server;
 
 /// An engine on a new warehouse, in a temporary folder or in a bucket of its own, that lives as
@@ -28,20 +28,7 @@ pub struct TestEngine {
 /// Options that reach the S3 server, with credentials given in code (tests do not change the
 /// process's environment).
 pub fn s3_options(server: &S3Server) -> EngineOptions {
-    EngineOptions {
-        storage: StorageOptions {
-            s3_endpoint: Some(server.endpoint()),
-            s3_region: Some(starhouse_testkit::REGION.into()),
-            s3_allow_http: Some(true),
-            s3_virtual_hosted_style: None,
-            s3_credentials: Some(S3Credentials {
-                access_key_id: starhouse_testkit::ACCESS_KEY_ID.into(),
-                secret_access_key: starhouse_testkit::SECRET_ACCESS_KEY.into(),
-                session_token: None,
-            }),
-        },
-        ..Default::default()
-    }
+    EngineOptions { storage: starhouse_testkit::s3_storage(server.endpoint()), ..Default::default() }
 }
 
 impl TestEngine {
