@@ -148,7 +148,7 @@ pub(crate) fn install(session: &Session, user: &str, settings: Arc<Mutex<Setting
 /// looks unqualified names up in `current_schema()` only, where PostgreSQL's search path starts
 /// with `pg_catalog`.
 pub(crate) fn catalog_regclasses(sql: &str) -> std::borrow::Cow<'_, str> {
-    if !sql.to_ascii_lowercase().contains("::regclass") {
+    if !sql.as_bytes().windows(b"::regclass".len()).any(|w| w.eq_ignore_ascii_case(b"::regclass")) {
         return std::borrow::Cow::Borrowed(sql);
     }
     let mut resolved = sql.to_string();

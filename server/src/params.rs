@@ -14,6 +14,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use pgwire::api::Type;
 use starhouse_engine::sql::Statement;
 
+use crate::encode;
 use crate::sqlstate::{self, Failure, error};
 
 const PG_EPOCH_DAYS: i32 = 10_957;
@@ -46,23 +47,10 @@ pub(crate) fn declare(statement: Statement, types: &[Option<Type>]) -> Statement
     })
 }
 
-/// The SQL type of a parameter a client declared as `pg`, if it is one we read.
+/// The SQL type of a parameter a client declared as `pg`, if it is one we read: the SQL name of
+/// the type its value is read as (`varchar`, `uuid` and `json` are read as `text`).
 fn sql_type(pg: &Type) -> Option<ast::DataType> {
-    let name = match *pg {
-        Type::BOOL => "boolean",
-        Type::INT2 => "smallint",
-        Type::INT4 => "integer",
-        Type::INT8 | Type::OID => "bigint",
-        Type::FLOAT4 => "real",
-        Type::FLOAT8 => "double precision",
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::JSON | Type::JSONB | Type::UUID => "text",
-        Type::BYTEA => "bytea",
-        Type::DATE => "date",
-        Type::TIME => "time",
-        Type::TIMESTAMP => "timestamp",
-        Type::TIMESTAMPTZ => "timestamptz",
-        _ => return None,
-    };
+    let name = encode::sql_name(&encode::pg_type(&arrow_type(pg)?).0);
     Parser::new(&PostgreSqlDialect {}).try_with_sql(name).ok()?.parse_data_type().ok()
 }
 
