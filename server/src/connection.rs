@@ -274,32 +274,37 @@ pub(crate) struct Prepared {
     /// The result's columns where no plan describes them (an always-empty catalog query, a
     /// `FETCH` from a cursor).
     described: Option<SchemaRef>,
+    /// The types the plan expects for `$1`, `$2`, ... (`None` where it does not say), found
+    /// once, for every `Describe` and `Bind` after.
+    parameter_types: Vec<Option<DataType>>,
+}
+
+/// The types `plan` expects for `$1`, `$2`, ... (`None` where it does not say).
+fn parameter_types(plan: &LogicalPlan) -> Vec<Option<DataType>> {
+    let mut types = plan.get_parameter_types().unwrap_or_default();
+    // DataFusion infers a placeholder's type from what it is compared with; PostgreSQL also
+    // from a cast (`$1::int`), which drivers rely on.
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) = e
+                    && let Expr::Placeholder(placeholder) = expr.as_ref()
+                    && let Some(slot @ None) = types.get_mut(&placeholder.id)
+                {
+                    *slot = Some(field.data_type().clone());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    let count = types.keys().filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok()).max().unwrap_or(0);
+    (1..=count).map(|i| types.get(&format!("${i}")).cloned().flatten()).collect()
 }
 
 impl Prepared {
-    /// The types the plan expects for `$1`, `$2`, ... (`None` where it does not say).
-    fn parameter_types(&self) -> Vec<Option<DataType>> {
-        let Some(plan) = &self.plan else {
-            return Vec::new();
-        };
-        let mut types = plan.get_parameter_types().unwrap_or_default();
-        // DataFusion infers a placeholder's type from what it is compared with; PostgreSQL also
-        // from a cast (`$1::int`), which drivers rely on.
-        let _ = plan.apply_with_subqueries(|node| {
-            node.apply_expressions(|expr| {
-                expr.apply(|e| {
-                    if let Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) = e
-                        && let Expr::Placeholder(placeholder) = expr.as_ref()
-                        && let Some(slot @ None) = types.get_mut(&placeholder.id)
-                    {
-                        *slot = Some(field.data_type().clone());
-                    }
-                    Ok(TreeNodeRecursion::Continue)
-                })
-            })
-        });
-        let count = types.keys().filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok()).max().unwrap_or(0);
-        (1..=count).map(|i| types.get(&format!("${i}")).cloned().flatten()).collect()
+    fn new(sql: &str, statement: Statement, plan: Option<LogicalPlan>, described: Option<SchemaRef>) -> Self {
+        let parameter_types = plan.as_ref().map(parameter_types).unwrap_or_default();
+        Self { sql: sql.to_string(), statement, plan, described, parameter_types }
     }
 
     /// The result's fields, in `formats` (a `Bind`'s result formats).
@@ -896,7 +901,7 @@ impl QueryParser for Handler {
         let sql_statement = statement.as_sql();
         if let Some(Ok(CursorCommand::Fetch { name, .. })) = sql_statement.and_then(cursors::command) {
             let described = connection.cursors.schema(&name);
-            return Ok(Some(Arc::new(Prepared { sql: sql.to_string(), statement, plan: None, described })));
+            return Ok(Some(Arc::new(Prepared::new(sql, statement, None, described))));
         }
         // A cursor's parameters are its query's.
         let planned =
@@ -908,15 +913,11 @@ impl QueryParser for Handler {
                 None => return Err(PgWireError::UserError(engine_error(&error, sql))),
             },
         };
-        Ok(Some(Arc::new(Prepared { sql: sql.to_string(), statement, plan, described })))
+        Ok(Some(Arc::new(Prepared::new(sql, statement, plan, described))))
     }
 
     fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
-        Ok(statement
-            .parameter_types()
-            .iter()
-            .map(|t| t.as_ref().map_or(Type::TEXT, |t| encode::pg_type(t).0))
-            .collect())
+        Ok(statement.parameter_types.iter().map(|t| t.as_ref().map_or(Type::TEXT, |t| encode::pg_type(t).0)).collect())
     }
 
     fn get_result_schema(&self, statement: &Self::Statement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
@@ -1064,7 +1065,7 @@ impl Handler {
     /// The bound parameters of a portal, as its plan's placeholders take them.
     fn parameters(&self, portal: &Portal<Arc<Prepared>>) -> Result<Vec<datafusion::common::ScalarValue>, Failure> {
         let prepared = &portal.statement.statement;
-        let expected = prepared.parameter_types();
+        let expected = &prepared.parameter_types;
         let declared = &portal.statement.parameter_types;
         if portal.parameters.len() != expected.len() {
             return Err(error(
