@@ -51,6 +51,12 @@ pub enum CatalogError {
     #[error("catalog file {path} is missing: the log has a gap before version {version}")]
     MissingVersion { path: String, version: u64 },
 
+    #[error("the warehouse did not exist yet at {time} (it was created at {first})")]
+    BeforeHistory { time: String, first: String },
+
+    #[error("load {id} was committed already, in version {version}")]
+    LoadExists { id: String, version: u64 },
+
     #[error("version {version} does not exist (the latest is {latest})")]
     NoSuchVersion { version: u64, latest: u64 },
 

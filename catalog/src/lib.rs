@@ -15,6 +15,7 @@
 //! Start reading at [`Warehouse`] (open, refresh, commit), then [`Version`] and [`TableDef`].
 
 mod error;
+mod load;
 mod log;
 mod storage;
 mod store;
@@ -24,9 +25,10 @@ mod version;
 mod warehouse;
 
 pub use error::{CatalogError, closest_name};
+pub use load::{Load, LoadEntry, LoadedTable, Watermark};
 pub use storage::{ObjectStores, S3Credentials, StorageOptions, redact};
 pub use store::WarehouseRoot;
 pub use table::{Column, ColumnStats, DataFile, ForeignKey, PrimaryKey, Role, SortKey, TableDef, TableName};
 pub use users::{User, put_user, read_users, remove_user};
 pub use version::{Change, Version};
-pub use warehouse::{CHECKPOINT_INTERVAL, Warehouse};
+pub use warehouse::{CHECKPOINT_INTERVAL, Commit, Warehouse};

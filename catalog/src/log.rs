@@ -13,6 +13,7 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CatalogError;
+use crate::load::LoadEntry;
 use crate::store::WarehouseRoot;
 use crate::table::TableDef;
 use crate::version::{Change, Version};
@@ -36,6 +37,8 @@ struct CheckpointFile {
     version: u64,
     committed_at: DateTime<Utc>,
     tables: Vec<TableDef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    loads: Vec<LoadEntry>,
 }
 
 /// Reads and writes the catalog files of one warehouse.
@@ -165,6 +168,7 @@ impl Log {
             number: file.version,
             committed_at: file.committed_at,
             tables: file.tables.into_iter().map(|t| (t.name.clone(), std::sync::Arc::new(t))).collect(),
+            loads: file.loads.into_iter().map(|l| (l.load.id.clone(), std::sync::Arc::new(l))).collect(),
         })
     }
 
@@ -174,6 +178,7 @@ impl Log {
             version: version.number,
             committed_at: version.committed_at,
             tables: version.tables.values().map(|t| t.as_ref().clone()).collect(),
+            loads: version.loads.values().map(|l| l.as_ref().clone()).collect(),
         };
         let bytes = serde_json::to_vec(&file).expect("catalog types always serialise to JSON");
         let options = PutOptions { mode: PutMode::Create, ..Default::default() };
@@ -183,14 +188,22 @@ impl Log {
         }
     }
 
-    /// Replays commits `from.number + 1 ..= to` on top of `from`, reading several files at once.
-    pub async fn replay(&self, from: Version, to: u64) -> Result<Version, CatalogError> {
-        let mut commits = futures::stream::iter(from.number + 1..=to)
-            .map(|version| async move {
+    /// Commits `versions`, in order, reading several files at once; a missing one is an error.
+    pub fn read_commits(
+        &self,
+        versions: std::ops::RangeInclusive<u64>,
+    ) -> impl futures::Stream<Item = Result<CommitFile, CatalogError>> + '_ {
+        futures::stream::iter(versions)
+            .map(move |version| async move {
                 let commit = self.read_commit(version).await?;
                 commit.ok_or_else(|| CatalogError::MissingVersion { path: self.display_commit_path(version), version })
             })
-            .buffered(16);
+            .buffered(16)
+    }
+
+    /// Replays commits `from.number + 1 ..= to` on top of `from`.
+    pub async fn replay(&self, from: Version, to: u64) -> Result<Version, CatalogError> {
+        let mut commits = std::pin::pin!(self.read_commits(from.number + 1..=to));
         let mut version = from;
         while let Some(commit) = commits.next().await {
             let commit = commit?;

@@ -151,8 +151,14 @@ pub struct TableDef {
     pub foreign_keys: Vec<ForeignKey>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
-    /// The data files with their statistics, as of the table's creation or its last `ANALYZE`.
-    /// For a table over files that other tools write, files added since are read when queried.
+    /// Whether Starhouse writes the table's files (`CREATE TABLE`, loads). A managed table is
+    /// exactly its `files`: a file in its folder that no version lists (a load that failed or
+    /// has not committed yet) is never read.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub managed: bool,
+    /// The data files with their statistics. For a managed table, its data; for a table over
+    /// files that other tools write, the files as of its creation or its last `ANALYZE` (files
+    /// added since are read when queried).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<DataFile>,
 }
@@ -170,6 +176,7 @@ impl TableDef {
             primary_key: None,
             foreign_keys: Vec::new(),
             comment: None,
+            managed: false,
             files: Vec::new(),
         }
     }

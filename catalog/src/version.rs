@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CatalogError, closest_name};
+use crate::load::{Load, LoadEntry};
 use crate::table::{TableDef, TableName};
 
 /// One committed state of the warehouse. Immutable: a change makes a new `Version`.
@@ -15,6 +16,8 @@ pub struct Version {
     pub number: u64,
     pub committed_at: DateTime<Utc>,
     pub tables: BTreeMap<TableName, Arc<TableDef>>,
+    /// Every load committed up to this version, by id.
+    pub loads: BTreeMap<String, Arc<LoadEntry>>,
 }
 
 /// One change in a commit. A commit is a list of changes applied together.
@@ -25,6 +28,8 @@ pub enum Change {
     PutTable(Box<TableDef>),
     /// Remove a table.
     DropTable(TableName),
+    /// Remember a load (its id may not have been used before).
+    RecordLoad(Box<Load>),
 }
 
 impl Change {
@@ -37,7 +42,7 @@ impl Change {
 impl Version {
     /// The empty warehouse, before its first commit.
     pub fn empty(committed_at: DateTime<Utc>) -> Self {
-        Self { number: 0, committed_at, tables: BTreeMap::new() }
+        Self { number: 0, committed_at, tables: BTreeMap::new(), loads: BTreeMap::new() }
     }
 
     /// The table called `name`, or an error that suggests the closest existing name.
@@ -46,6 +51,15 @@ impl Version {
             name: name.to_string(),
             closest: closest_name(name, self.tables.keys().map(TableName::as_str)),
         })
+    }
+
+    /// The watermark the latest load of `table` from `source` reached, if one recorded it.
+    pub fn watermark(&self, table: &TableName, source: &str) -> Option<&crate::load::Watermark> {
+        self.loads
+            .values()
+            .filter(|entry| entry.loaded(table, source) && entry.load.watermark.is_some())
+            .max_by_key(|entry| entry.version)
+            .and_then(|entry| entry.load.watermark.as_ref())
     }
 
     /// The tables whose foreign keys reference `name`.
@@ -70,6 +84,11 @@ impl Version {
                         return Err(CatalogError::StillReferenced { table: name.to_string(), referenced_by });
                     }
                 }
+                Change::RecordLoad(load) => {
+                    if let Some(earlier) = self.loads.get(&load.id) {
+                        return Err(CatalogError::LoadExists { id: load.id.clone(), version: earlier.version });
+                    }
+                }
             }
         }
         // A table whose definition changed may have been referenced by keys that no longer hold.
@@ -89,6 +108,7 @@ impl Version {
     /// changes that were checked when they were committed.
     pub(crate) fn replay(&self, number: u64, changes: &[Change], committed_at: DateTime<Utc>) -> Version {
         let mut tables = self.tables.clone();
+        let mut loads = self.loads.clone();
         for change in changes {
             match change {
                 Change::PutTable(def) => {
@@ -97,9 +117,13 @@ impl Version {
                 Change::DropTable(name) => {
                     tables.remove(name);
                 }
+                Change::RecordLoad(load) => {
+                    let entry = LoadEntry { version: number, committed_at, load: load.as_ref().clone() };
+                    loads.insert(load.id.clone(), Arc::new(entry));
+                }
             }
         }
-        Version { number, committed_at, tables }
+        Version { number, committed_at, tables, loads }
     }
 
     /// Every foreign key of `table` references an existing table's primary key, column for

@@ -4,7 +4,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 
 use crate::error::CatalogError;
 use crate::log::{CommitFile, Log};
@@ -16,6 +17,19 @@ pub const CHECKPOINT_INTERVAL: u64 = 20;
 
 /// How many times a commit is retried when other writers keep committing first.
 const MAX_COMMIT_ATTEMPTS: u32 = 25;
+
+/// One commit of the warehouse's history, as `system.versions` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub version: u64,
+    pub committed_at: DateTime<Utc>,
+    /// What the writer did (usually its SQL statement).
+    pub operation: String,
+    /// The tables the commit created, changed or dropped.
+    pub tables: Vec<String>,
+    /// The id of the load the commit recorded, if any.
+    pub load: Option<String>,
+}
 
 /// An open warehouse. Cheap to share (`Arc<Warehouse>`); every method takes `&self`.
 #[derive(Debug)]
@@ -110,6 +124,56 @@ impl Warehouse {
         }
         let checkpoint = self.log.latest_checkpoint(number).await?;
         Ok(Arc::new(Self::load(&self.log, checkpoint, number).await?))
+    }
+
+    /// Every commit up to the current version, oldest first (reads the whole log).
+    pub async fn history(&self) -> Result<Vec<Commit>, CatalogError> {
+        let current = self.refresh().await?;
+        self.log
+            .read_commits(0..=current.number)
+            .map_ok(|commit| Commit {
+                version: commit.version,
+                committed_at: commit.committed_at,
+                operation: commit.operation,
+                tables: commit
+                    .changes
+                    .iter()
+                    .filter_map(|change| match change {
+                        Change::PutTable(def) => Some(def.name.to_string()),
+                        Change::DropTable(name) => Some(name.to_string()),
+                        Change::RecordLoad(_) => None,
+                    })
+                    .collect(),
+                load: commit.changes.iter().find_map(|change| match change {
+                    Change::RecordLoad(load) => Some(load.id.clone()),
+                    _ => None,
+                }),
+            })
+            .try_collect()
+            .await
+    }
+
+    /// Every version from `first` to the current one, oldest first (one read of each commit).
+    pub async fn versions_from(&self, first: u64) -> Result<Vec<Arc<Version>>, CatalogError> {
+        let current = self.refresh().await?;
+        let mut version = self.version(first.min(current.number)).await?;
+        let mut versions = vec![Arc::clone(&version)];
+        let mut commits = std::pin::pin!(self.log.read_commits(version.number + 1..=current.number));
+        while let Some(commit) = commits.try_next().await? {
+            version = Arc::new(version.replay(commit.version, &commit.changes, commit.committed_at));
+            versions.push(Arc::clone(&version));
+        }
+        Ok(versions)
+    }
+
+    /// The version that was current at `time`: the newest committed at or before it.
+    pub async fn version_at(&self, time: DateTime<Utc>) -> Result<Arc<Version>, CatalogError> {
+        let history = self.history().await?;
+        let Some(commit) = history.iter().rev().find(|c| c.committed_at <= time) else {
+            let first = history.first().map(|c| c.committed_at.to_rfc3339()).unwrap_or_default();
+            return Err(CatalogError::BeforeHistory { time: time.to_rfc3339(), first });
+        };
+        self.version(commit.version).await
     }
 
     /// Commits the changes that `plan` computes from the latest version, as one new version

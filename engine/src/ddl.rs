@@ -12,9 +12,11 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::{DdlStatement, Expr, LogicalPlan};
 use datafusion::sql::parser::{CreateExternalTable, Statement as DFStatement};
 use datafusion::sql::planner::IdentNormalizer;
+use datafusion::prelude::DataFrame;
 use datafusion::sql::sqlparser::ast::{
-    AlterTable, AlterTableOperation, ColumnOption, CommentObject, ForeignKeyConstraint, Ident, IndexColumn, ObjectName,
-    PrimaryKeyConstraint, TableConstraint,
+    AlterColumnOperation, AlterTable, AlterTableOperation, ColumnDef, ColumnOption, CommentDef, CommentObject, CreateTable as SqlCreateTable,
+    CreateTableOptions, Expr as SqlExpr, ForeignKeyConstraint, Ident, IndexColumn, ObjectName, PrimaryKeyConstraint,
+    SqlOption, Statement as SQLStatement, TableConstraint,
 };
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
@@ -27,7 +29,7 @@ use crate::session::{Output, Session};
 use crate::{SCHEMA_NAME, location, stats, tables};
 
 /// The normalised name of an identifier: unquoted names are folded to lower case.
-fn normalize(ident: &Ident) -> String {
+pub(crate) fn normalize(ident: &Ident) -> String {
     IdentNormalizer::new(true).normalize(ident.clone())
 }
 
@@ -112,11 +114,12 @@ struct Declarations {
     column_comments: HashMap<String, String>,
 }
 
-/// Takes the keys and comments out of the statement (DataFusion plans the rest) and returns them.
-fn take_declarations(create: &mut CreateExternalTable) -> Declarations {
-    let mut constraints = std::mem::take(&mut create.constraints);
+/// Takes the keys and comments out of a statement's columns and constraints (DataFusion plans
+/// the rest) and returns them.
+fn take_declarations(columns: &mut [ColumnDef], table_constraints: &mut Vec<TableConstraint>) -> Declarations {
+    let mut constraints = std::mem::take(table_constraints);
     let mut column_comments = HashMap::new();
-    for column in &mut create.columns {
+    for column in columns {
         let name = normalize(&column.name);
         column.options.retain(|option| {
             let as_table_constraint = match &option.option {
@@ -147,6 +150,159 @@ fn take_declarations(create: &mut CreateExternalTable) -> Declarations {
         });
     }
     Declarations { constraints, column_comments }
+}
+
+/// The folder of a managed table, relative to the warehouse root.
+fn managed_location(name: &TableName) -> String {
+    format!("tables/{name}/")
+}
+
+/// `CREATE TABLE`: a managed table, whose files Starhouse writes. Keys as in PostgreSQL;
+/// `PARTITION BY (columns)` writes `key=value` folders; `ORDER BY (columns)` sorts each file;
+/// `WITH (role = 'fact' | 'dimension')` sets the role. `CREATE TABLE ... AS SELECT` loads the
+/// query's rows in the same commit.
+pub(crate) async fn create_table(
+    session: &Session,
+    operation: &str,
+    mut create: SqlCreateTable,
+) -> Result<Output, EngineError> {
+    const TAG: &str = "CREATE TABLE";
+    let name = table_name(&create.name)?;
+    let (if_not_exists, or_replace) = (create.if_not_exists, create.or_replace);
+    if session.engine().warehouse().current().tables.contains_key(&name) {
+        if if_not_exists {
+            return Ok(Output::Command(TAG.into()));
+        }
+        if !or_replace {
+            return Err(CatalogError::TableExists { name: name.to_string() }.into());
+        }
+    }
+    let order_by = create.order_by.take();
+    let partition_by = create.partition_by.take();
+    let comment = create.comment.take();
+    let role = match std::mem::replace(&mut create.table_options, CreateTableOptions::None) {
+        CreateTableOptions::None => None,
+        CreateTableOptions::With(options) => role_option(&options)?,
+        other => {
+            return Err(EngineError::unsupported(
+                format!("the table options {other}"),
+                "CREATE TABLE takes WITH (role = 'fact' | 'dimension')",
+            ));
+        }
+    };
+    let declarations = take_declarations(&mut create.columns, &mut create.constraints);
+    let state = session.context().state();
+    let plan = state.statement_to_plan(DFStatement::Statement(Box::new(SQLStatement::CreateTable(create)))).await?;
+    let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(planned)) = plan else {
+        return Err(EngineError::DataFusion(datafusion::common::internal_datafusion_err!(
+            "CREATE TABLE was planned as {}",
+            plan.display()
+        )));
+    };
+    let schema = planned.input.schema().as_arrow().clone();
+    let columns: Vec<Column> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let mut column = column(f.name(), f.data_type(), f.is_nullable());
+            column.comment = declarations.column_comments.get(f.name()).cloned();
+            column
+        })
+        .collect();
+    let mut def = TableDef::new(name.clone(), columns, managed_location(&name));
+    def.managed = true;
+    def.role = role;
+    def.comment = comment.map(|c| match c {
+        CommentDef::WithEq(text) | CommentDef::WithoutEq(text) => text,
+    });
+    def.sort_order = column_list(order_by.map(|o| o.into_iter().collect()), "ORDER BY")?
+        .into_iter()
+        .map(|column| SortKey { column, descending: false, nulls_first: false })
+        .collect();
+    let partition_exprs = partition_by.map(|expr| match *expr {
+        SqlExpr::Tuple(items) => items,
+        SqlExpr::Nested(inner) => vec![*inner],
+        other => vec![other],
+    });
+    def.partition_columns = column_list(partition_exprs, "PARTITION BY")?;
+    // Partition columns come last, as the files' readers put them.
+    let (data, partitions): (Vec<Column>, Vec<Column>) =
+        def.columns.drain(..).partition(|c| !def.partition_columns.contains(&c.name));
+    def.columns = data.into_iter().chain(def.partition_columns.iter().filter_map(|p| partitions.iter().find(|c| &c.name == p).cloned())).collect();
+    for constraint in &declarations.constraints {
+        let key = key_from_constraint(&def, constraint)?;
+        add_key(&mut def, key)?;
+    }
+    // A declared key column cannot hold NULL, as in PostgreSQL.
+    let key_columns: Vec<String> = def.primary_key.iter().flat_map(|pk| pk.columns.clone()).collect();
+    for column in &mut def.columns {
+        if key_columns.contains(&column.name) {
+            column.nullable = false;
+        }
+    }
+    let query = match planned.input.as_ref() {
+        LogicalPlan::EmptyRelation(_) => None,
+        input => Some(input.clone()),
+    };
+    session
+        .engine()
+        .warehouse()
+        .commit(operation, |current: &Version| {
+            if current.tables.contains_key(&def.name) && !or_replace {
+                return Err(CatalogError::TableExists { name: def.name.to_string() }.into());
+            }
+            Ok::<_, EngineError>(vec![Change::put(def.clone())])
+        })
+        .await?;
+    if let Some(query) = query {
+        let rows = DataFrame::new(state, query);
+        let input = crate::load::Input { table: name.clone(), source: "CREATE TABLE AS".into(), rows, csv: None };
+        let outcome = crate::load::load(session, operation, "CREATE TABLE AS", vec![input], &Default::default()).await?;
+        return Ok(Output::Command(format!("SELECT {}", outcome.rows())));
+    }
+    Ok(Output::Command(TAG.into()))
+}
+
+/// `role = 'fact'` among `WITH (...)` options.
+fn role_option(options: &[SqlOption]) -> Result<Option<Role>, EngineError> {
+    let mut role = None;
+    for option in options {
+        match option {
+            SqlOption::KeyValue { key, value } if normalize(key) == "role" => {
+                let text = value.to_string().trim_matches('\'').to_lowercase();
+                role = match text.as_str() {
+                    "fact" => Some(Role::Fact),
+                    "dimension" => Some(Role::Dimension),
+                    "none" => None,
+                    _ => {
+                        return Err(EngineError::unsupported(
+                            format!("the role {value}"),
+                            "a table's role is 'fact', 'dimension' or 'none'",
+                        ));
+                    }
+                };
+            }
+            other => {
+                return Err(EngineError::unsupported(
+                    format!("the table option {other}"),
+                    "CREATE TABLE takes WITH (role = 'fact' | 'dimension')",
+                ));
+            }
+        }
+    }
+    Ok(role)
+}
+
+/// The column names of an `ORDER BY` or `PARTITION BY` list.
+fn column_list(exprs: Option<Vec<SqlExpr>>, clause: &str) -> Result<Vec<String>, EngineError> {
+    exprs
+        .unwrap_or_default()
+        .iter()
+        .map(|expr| match expr {
+            SqlExpr::Identifier(ident) => Ok(normalize(ident)),
+            other => Err(EngineError::unsupported(format!("{clause} {other}"), format!("{clause} takes column names"))),
+        })
+        .collect()
 }
 
 pub(crate) async fn create_external_table(
@@ -182,7 +338,7 @@ pub(crate) async fn create_external_table(
         }
     }
 
-    let declarations = take_declarations(&mut create);
+    let declarations = take_declarations(&mut create.columns, &mut create.constraints);
     let state = session.context().state();
     let plan = state.statement_to_plan(DFStatement::CreateExternalTable(create)).await?;
     let LogicalPlan::Ddl(DdlStatement::CreateExternalTable(planned)) = plan else {
@@ -447,9 +603,31 @@ pub(crate) async fn alter_table(
     if alter_table.if_exists && !session.engine().warehouse().current().tables.contains_key(&name) {
         return Ok(Output::Command("ALTER TABLE".into()));
     }
+    // The Arrow types of the columns added or changed, worked out before the commit.
+    let mut types = Vec::new();
+    for op in &alter_table.operations {
+        let sql_type = match op {
+            AlterTableOperation::AddColumn { column_def, .. } => &column_def.data_type,
+            AlterTableOperation::AlterColumn { op: AlterColumnOperation::SetDataType { data_type, .. }, .. } => data_type,
+            _ => continue,
+        };
+        types.push(arrow_type(session, sql_type).await?);
+    }
     alter(session, operation, &name, |def| {
+        let mut types = types.iter();
         for op in &alter_table.operations {
             match op {
+                AlterTableOperation::AddColumn { if_not_exists, column_def, .. } => {
+                    let data_type = types.next().cloned().unwrap_or(DataType::Null);
+                    add_column(def, column_def, data_type, *if_not_exists)?;
+                }
+                AlterTableOperation::AlterColumn {
+                    column_name,
+                    op: AlterColumnOperation::SetDataType { using: None, .. },
+                } => {
+                    let data_type = types.next().cloned().unwrap_or(DataType::Null);
+                    widen_column(def, &normalize(column_name), data_type)?;
+                }
                 AlterTableOperation::AddConstraint { constraint, .. } => {
                     let key = key_from_constraint(def, constraint)?;
                     add_key(def, key)?;
@@ -474,7 +652,7 @@ pub(crate) async fn alter_table(
                 other => {
                     return Err(EngineError::unsupported(
                         format!("ALTER TABLE ... {other}"),
-                        "ALTER TABLE can add and drop keys (ADD PRIMARY KEY, ADD FOREIGN KEY, DROP CONSTRAINT) and set the role (SET ROLE)",
+                        "ALTER TABLE can add nullable columns (ADD COLUMN), widen a column's type (ALTER COLUMN ... TYPE), add and drop keys (ADD PRIMARY KEY, ADD FOREIGN KEY, DROP CONSTRAINT) and set the role (SET ROLE)",
                     ));
                 }
             }
@@ -483,6 +661,105 @@ pub(crate) async fn alter_table(
     })
     .await?;
     Ok(Output::Command("ALTER TABLE".into()))
+}
+
+/// The Arrow type DataFusion gives a SQL type.
+async fn arrow_type(session: &Session, sql_type: &datafusion::sql::sqlparser::ast::DataType) -> Result<DataType, EngineError> {
+    let create = format!("CREATE TABLE starhouse_type (c {sql_type})");
+    let statements = crate::sql::parse(&create)?;
+    let Some(SQLStatement::CreateTable(create)) = statements.first().and_then(|s| s.as_sql()) else {
+        return Err(EngineError::unsupported(format!("the type {sql_type}"), "use a SQL type such as INT, TEXT, DECIMAL(10,2)"));
+    };
+    let state = session.context().state();
+    let plan = state.statement_to_plan(DFStatement::Statement(Box::new(SQLStatement::CreateTable(create.clone())))).await?;
+    match plan {
+        LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(planned)) => {
+            Ok(planned.input.schema().field(0).data_type().clone())
+        }
+        other => Err(EngineError::DataFusion(datafusion::common::internal_datafusion_err!(
+            "a type was planned as {}",
+            other.display()
+        ))),
+    }
+}
+
+/// `ADD COLUMN`: a nullable column at the end of the stored columns (old files read it as NULL).
+fn add_column(def: &mut TableDef, column_def: &ColumnDef, data_type: DataType, if_not_exists: bool) -> Result<(), EngineError> {
+    let name = normalize(&column_def.name);
+    if def.column(&name).is_ok() {
+        if if_not_exists {
+            return Ok(());
+        }
+        return Err(CatalogError::DuplicateColumn { table: def.name.to_string(), column: name }.into());
+    }
+    let mut comment = None;
+    for option in &column_def.options {
+        match &option.option {
+            ColumnOption::Null => {}
+            ColumnOption::Comment(text) => comment = Some(text.clone()),
+            other => {
+                return Err(EngineError::unsupported(
+                    format!("ADD COLUMN ... {other}"),
+                    "a new column is nullable, without a default: the rows already loaded have no value for it",
+                ));
+            }
+        }
+    }
+    let at = def.columns.len() - def.partition_columns.len();
+    def.columns.insert(at, Column { name, data_type, nullable: true, comment });
+    Ok(())
+}
+
+/// `ALTER COLUMN c TYPE t`: only to a type that holds every value of the old one, so that files
+/// already written read as the new type.
+fn widen_column(def: &mut TableDef, name: &str, to: DataType) -> Result<(), EngineError> {
+    let table = def.name.to_string();
+    let column = def.column_mut(name)?;
+    if !widens(&column.data_type, &to) {
+        return Err(EngineError::unsupported(
+            format!(
+                "changing column {name} of {table} from {} to {}",
+                crate::describe::sql_type_name(&column.data_type),
+                crate::describe::sql_type_name(&to)
+            ),
+            "a column's type can only be widened (SMALLINT to INT to BIGINT, REAL to DOUBLE, a DECIMAL to one with more digits, INT to DOUBLE or DECIMAL), because files already written keep their values",
+        ));
+    }
+    column.data_type = to;
+    Ok(())
+}
+
+/// Whether every value of `from` is exactly a value of `to`.
+fn widens(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let int_bits = |t: &DataType| match t {
+        Int8 => Some(8),
+        Int16 => Some(16),
+        Int32 => Some(32),
+        Int64 => Some(64),
+        _ => None,
+    };
+    match (from, to) {
+        _ if from == to => true,
+        (Float32, Float64) => true,
+        (Utf8, Utf8View | LargeUtf8) | (Utf8View, Utf8 | LargeUtf8) => true,
+        (Decimal128(p1, s1), Decimal128(p2, s2)) => s2 >= s1 && i16::from(*p2) - i16::from(*s2) >= i16::from(*p1) - i16::from(*s1),
+        (Date32, Timestamp(_, None)) => true,
+        _ => match (int_bits(from), int_bits(to), to) {
+            (Some(a), Some(b), _) => a <= b,
+            (Some(bits), None, Float64) => bits <= 32,
+            (Some(bits), None, Decimal128(p, s)) => {
+                let digits = match bits {
+                    8 => 3,
+                    16 => 5,
+                    32 => 10,
+                    _ => 19,
+                };
+                i16::from(*p) - i16::from(*s) >= digits
+            }
+            _ => false,
+        },
+    }
 }
 
 fn drop_constraint(def: &mut TableDef, name: &str, if_exists: bool) -> Result<(), EngineError> {

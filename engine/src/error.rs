@@ -36,11 +36,61 @@ pub enum EngineError {
     #[error("invalid demo scale {scale}: give a positive number such as 1 or 0.1")]
     InvalidScale { scale: f64 },
 
+    #[error("table {table} is an external table over files other tools write; loads go into managed tables (CREATE TABLE)")]
+    NotManaged { table: String },
+
+    #[error("cannot load {from} into {table}: {}", .mismatches.join("; "))]
+    LoadSchemaMismatch { table: String, from: String, mismatches: Vec<String> },
+
+    #[error(
+        "load into {table} rejected: {rows} {} violate {kind} constraint {constraint}{}",
+        if *.kind == ConstraintKind::PrimaryKey { "duplicate key(s)" } else { "row(s)" },
+        for_example(.samples)
+    )]
+    ConstraintViolation { table: String, kind: ConstraintKind, constraint: String, rows: u64, samples: Vec<String> },
+
+    #[error("no such file")]
+    NoSuchFile,
+
+    #[error("line {line}, column {column}: {value:?} is not a valid {data_type}")]
+    BadValue { line: u64, column: String, value: String, data_type: String },
+
+    #[error("cannot load {file}: {error}")]
+    LoadFile { file: String, error: Box<EngineError> },
+
+    #[error("this session reads version {version} (starhouse.as_of); RESET starhouse.as_of before changing the warehouse")]
+    ReadsThePast { version: u64 },
+
+    #[error("invalid value for starhouse.as_of: {value} (give a version number or a timestamp such as '2026-01-31 12:00:00')")]
+    InvalidAsOf { value: String },
+
     #[error(transparent)]
     Catalog(#[from] CatalogError),
 
     #[error("{}", describe_datafusion(.0))]
     DataFusion(DataFusionError),
+}
+
+/// The kind of a constraint a load is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConstraintKind {
+    NotNull,
+    PrimaryKey,
+    ForeignKey,
+}
+
+impl std::fmt::Display for ConstraintKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConstraintKind::NotNull => "not-null",
+            ConstraintKind::PrimaryKey => "primary key",
+            ConstraintKind::ForeignKey => "foreign key",
+        })
+    }
+}
+
+fn for_example(samples: &[String]) -> String {
+    if samples.is_empty() { String::new() } else { format!(", for example {}", samples.join(", ")) }
 }
 
 impl EngineError {

@@ -13,16 +13,20 @@
 //! Start reading at [`Session::execute`], then `ddl` and `tables`.
 
 mod ddl;
+mod history;
+mod load;
 pub mod demo;
 mod describe;
 mod error;
 mod location;
+mod managed;
 mod parquet;
 mod session;
 pub mod sql;
 mod stats;
 mod storage;
 mod tables;
+mod write;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +36,9 @@ use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionConfig;
 pub use describe::sql_type_name;
-pub use error::EngineError;
+pub use error::{ConstraintKind, EngineError};
+pub use history::SYSTEM_SCHEMA;
+pub use load::{FileFormat, LoadOptions, LoadOutcome, LoadTarget, ReadOptions};
 pub use session::{Output, Session};
 pub use starhouse_catalog as catalog;
 use starhouse_catalog::{ObjectStores, Warehouse, WarehouseRoot};
@@ -69,6 +75,8 @@ pub struct Engine {
     runtime: Arc<RuntimeEnv>,
     tables: Arc<WarehouseSchema>,
     stores: Arc<ObjectStores>,
+    /// How Parquet is read, for tables built outside the shared schema (old versions, loads).
+    parquet: TableParquetOptions,
 }
 
 impl Engine {
@@ -104,12 +112,9 @@ impl Engine {
             .with_object_store_registry(Arc::new(storage::Registry(Arc::clone(&stores))))
             .build_arc()?;
         let config = Self::session_config();
-        let tables = Arc::new(WarehouseSchema::new(
-            Arc::clone(&warehouse),
-            Arc::clone(&runtime),
-            TableParquetOptions { global: config.options().execution.parquet.clone(), ..Default::default() },
-        ));
-        Ok(Arc::new(Self { warehouse, runtime, tables, stores }))
+        let parquet = TableParquetOptions { global: config.options().execution.parquet.clone(), ..Default::default() };
+        let tables = Arc::new(WarehouseSchema::new(Arc::clone(&warehouse), Arc::clone(&runtime), parquet.clone()));
+        Ok(Arc::new(Self { warehouse, runtime, tables, stores, parquet }))
     }
 
     /// The configuration every session starts from.

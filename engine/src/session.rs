@@ -3,24 +3,38 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::WriteOp;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{ObjectType, Statement as SQLStatement};
+use datafusion::sql::parser::{ResetStatement, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    Expr as SqlExpr, ObjectName, ObjectType, Set, Statement as SQLStatement, Value as SqlValue,
+};
 use futures::TryStreamExt;
 use starhouse_catalog::TableName;
 
 use crate::error::EngineError;
-use crate::sql::{Parsed, Statement};
+use crate::history::{self, SYSTEM_SCHEMA, SnapshotSchema, SystemSchema};
+use crate::load::{self, LoadOptions, LoadOutcome, LoadTarget};
+use crate::sql::{AsOf, Parsed, Statement};
 use crate::{CATALOG_NAME, Engine, SCHEMA_NAME, ddl, describe};
+
+/// How long `VACUUM` keeps files that no current version uses, unless told (as Delta Lake does).
+const DEFAULT_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
 /// Whether a statement changes the warehouse's catalog (the statements the engine itself gives
 /// meaning to; DataFusion's are checked once planned).
 fn changes_the_warehouse(statement: &Statement) -> bool {
     match &statement.0 {
-        Parsed::SetRole { .. } => true,
+        Parsed::SetRole { .. }
+        | Parsed::CopyFrom(_)
+        | Parsed::Restore { .. }
+        | Parsed::Vacuum { .. }
+        | Parsed::Optimize { .. } => true,
         Parsed::DataFusion(statement) => match statement.as_ref() {
             DFStatement::CreateExternalTable(_) => true,
             DFStatement::Statement(statement) => matches!(
@@ -29,10 +43,27 @@ fn changes_the_warehouse(statement: &Statement) -> bool {
                     | SQLStatement::Comment { .. }
                     | SQLStatement::Drop { .. }
                     | SQLStatement::Analyze(_)
+                    | SQLStatement::CreateTable(_)
+                    | SQLStatement::Insert(_)
             ),
             _ => false,
         },
     }
+}
+
+/// The setting that makes a session read the warehouse as of an old version.
+pub const AS_OF_SETTING: &str = "starhouse.as_of";
+
+/// Whether `name` is [`AS_OF_SETTING`].
+fn is_as_of(name: &ObjectName) -> bool {
+    name.to_string().eq_ignore_ascii_case(AS_OF_SETTING)
+}
+
+/// A one-batch answer.
+pub(crate) fn rows(batch: RecordBatch) -> Output {
+    let schema = batch.schema();
+    let stream = futures::stream::iter([Ok(batch)]);
+    Output::Rows(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
 }
 
 /// What a statement answers.
@@ -57,6 +88,8 @@ pub struct Session {
     engine: Arc<Engine>,
     ctx: SessionContext,
     read_only: bool,
+    /// The old version this session reads (`SET starhouse.as_of`), if any.
+    as_of: std::sync::Mutex<Option<u64>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -72,8 +105,46 @@ impl Session {
         catalog
             .register_schema(SCHEMA_NAME, Arc::clone(&engine.tables) as _)
             .expect("a memory catalog always accepts a schema");
+        let system = SystemSchema { warehouse: Arc::clone(&engine.warehouse) };
+        catalog.register_schema(SYSTEM_SCHEMA, Arc::new(system)).expect("a memory catalog always accepts a schema");
         ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
-        Self { engine, ctx, read_only: false }
+        Self { engine, ctx, read_only: false, as_of: std::sync::Mutex::new(None) }
+    }
+
+    /// The version this session reads, when it reads an old one.
+    pub fn as_of(&self) -> Option<u64> {
+        *self.as_of.lock().expect("the as_of lock is never poisoned")
+    }
+
+    /// Reads the warehouse as of `at` (an old version), or as it is now (`None`).
+    async fn set_as_of(&self, at: Option<AsOf>) -> Result<Output, EngineError> {
+        let catalog = self.ctx.catalog(CATALOG_NAME).ok_or_else(|| {
+            EngineError::DataFusion(datafusion::common::internal_datafusion_err!("the session has no catalog"))
+        })?;
+        let (schema, number): (Arc<dyn SchemaProvider>, _) = match at {
+            Some(at) => {
+                let version = history::resolve(&self.engine.warehouse, at).await?;
+                let number = version.number;
+                (Arc::new(SnapshotSchema { engine: Arc::clone(&self.engine), version }), Some(number))
+            }
+            None => (Arc::clone(&self.engine.tables) as _, None),
+        };
+        catalog.register_schema(SCHEMA_NAME, schema)?;
+        *self.as_of.lock().expect("the as_of lock is never poisoned") = number;
+        Ok(Output::Command(if at.is_some() { "SET" } else { "RESET" }.into()))
+    }
+
+    /// Loads files into managed tables in one commit (`starhouse load`).
+    pub async fn load(&self, targets: &[LoadTarget], options: &LoadOptions) -> Result<LoadOutcome, EngineError> {
+        let source = targets.iter().flat_map(|t| t.files.iter().map(String::as_str)).collect::<Vec<_>>().join(", ");
+        let operation = format!(
+            "LOAD {}",
+            targets.iter().map(|t| format!("{} FROM {}", t.table, t.files.join(", "))).collect::<Vec<_>>().join("; ")
+        );
+        self.check_writable(|| operation.clone())?;
+        let version = self.engine.warehouse.refresh().await?;
+        let inputs = load::read_files(self, &version, targets, &options.read).await?;
+        load::load(self, &operation, &source, inputs, options).await
     }
 
     /// Makes the session read-only: statements that change the warehouse, write files or change
@@ -85,6 +156,9 @@ impl Session {
     fn check_writable(&self, what: impl FnOnce() -> String) -> Result<(), EngineError> {
         if self.read_only {
             return Err(EngineError::ReadOnly { what: what() });
+        }
+        if let Some(version) = self.as_of() {
+            return Err(EngineError::ReadsThePast { version });
         }
         Ok(())
     }
@@ -107,10 +181,35 @@ impl Session {
         }
         match statement.0 {
             Parsed::SetRole { table, role } => ddl::set_role(self, &operation, &table, role).await,
+            Parsed::CopyFrom(copy) => load::copy_from(self, &operation, *copy).await,
+            Parsed::Restore { table, to } => history::restore(self, &operation, &ddl::table_name(&table)?, to).await,
+            Parsed::Vacuum { table, retain } => {
+                let table = table.as_ref().map(ddl::table_name).transpose()?;
+                let retain = retain.map_or(DEFAULT_RETENTION, |r| r.duration());
+                history::vacuum(self, table.as_ref(), retain).await
+            }
+            Parsed::Optimize { table } => history::optimize(self, &operation, &ddl::table_name(&table)?).await,
             Parsed::DataFusion(statement) => match *statement {
                 DFStatement::CreateExternalTable(create) => ddl::create_external_table(self, &operation, create).await,
+                DFStatement::Reset(ResetStatement::Variable(name)) if is_as_of(&name) => self.set_as_of(None).await,
                 DFStatement::Statement(statement) => match *statement {
                     SQLStatement::AlterTable(alter) => ddl::alter_table(self, &operation, alter).await,
+                    SQLStatement::CreateTable(create) => ddl::create_table(self, &operation, create).await,
+                    SQLStatement::Set(Set::SingleAssignment { variable, values, .. }) if is_as_of(&variable) => {
+                        let value = match values.as_slice() {
+                            [SqlExpr::Value(value)] => match &value.value {
+                                SqlValue::SingleQuotedString(text) | SqlValue::Number(text, _) => text.clone(),
+                                other => other.to_string(),
+                            },
+                            _ => values.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                        };
+                        if value.eq_ignore_ascii_case("default") || value.eq_ignore_ascii_case("latest") {
+                            return self.set_as_of(None).await;
+                        }
+                        let at = AsOf::parse(&value).ok_or(EngineError::InvalidAsOf { value })?;
+                        self.set_as_of(Some(at)).await
+                    }
+
                     SQLStatement::Comment { object_type, object_name, comment, if_exists } => {
                         ddl::comment(self, &operation, object_type, &object_name, comment, if_exists).await
                     }
@@ -181,11 +280,18 @@ impl Session {
             LogicalPlan::Ddl(ddl) => {
                 return Err(EngineError::unsupported(
                     ddl::ddl_statement_name(ddl),
-                    "the warehouse holds external Parquet tables (CREATE EXTERNAL TABLE)",
+                    "the warehouse stores tables: managed (CREATE TABLE) or over Parquet files (CREATE EXTERNAL TABLE)",
                 ));
             }
+            LogicalPlan::Dml(dml) if dml.op == WriteOp::Insert(InsertOp::Append) => {
+                self.check_writable(|| format!("INSERT INTO {}", dml.table_name))?;
+                return load::insert(self, &statement.to_string(), dml).await;
+            }
             LogicalPlan::Dml(dml) => {
-                return Err(EngineError::unsupported(dml.op.name(), "tables are read from their Parquet files"));
+                return Err(EngineError::unsupported(
+                    dml.op.name(),
+                    "tables keep their history: rows are appended (INSERT, COPY, starhouse load), never changed in place",
+                ));
             }
             LogicalPlan::Statement(PlanStatement::SetVariable(set)) => {
                 self.check_writable(|| format!("SET {}", set.variable))?;

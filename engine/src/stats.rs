@@ -112,7 +112,7 @@ fn scalar(value: &Option<String>, data_type: &DataType, exact: bool) -> Precisio
 }
 
 /// The statistics of a file as DataFusion plans with them, in `schema`'s column order.
-fn statistics(file: &DataFile, schema: &Schema) -> Statistics {
+pub(crate) fn statistics(file: &DataFile, schema: &Schema) -> Statistics {
     let column_statistics = schema
         .fields()
         .iter()

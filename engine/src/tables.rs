@@ -15,8 +15,9 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{Expr, SortExpr};
-use starhouse_catalog::{TableDef, TableName, Warehouse};
+use starhouse_catalog::{TableDef, TableName, Warehouse, WarehouseRoot};
 
+use crate::managed::ManagedTable;
 use crate::parquet::WarehouseParquet;
 use crate::{location, stats};
 
@@ -42,22 +43,35 @@ impl WarehouseSchema {
         Self { warehouse, runtime, parquet, built: Mutex::new(HashMap::new()) }
     }
 
-    fn build(&self, def: &TableDef) -> Result<Arc<dyn TableProvider>> {
-        let root = self.warehouse.root();
-        let table_ref = TableReference::bare(def.name.as_str());
-        let url = location::to_listing_url(root, &def.location)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .with_table_ref(table_ref.clone());
-        let options = listing_options(&self.parquet, def, extension(&url))?;
-        let file_schema = file_schema(def);
-        let statistics_cache = self.runtime.cache_manager.get_file_statistic_cache();
-        if let Some(cache) = &statistics_cache {
-            stats::seed(cache, &table_ref, &url, &file_schema, &def.files);
-        }
-        let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(file_schema);
-        let table = ListingTable::try_new(config)?.with_constraints(constraints(def)).with_cache(statistics_cache);
-        Ok(Arc::new(table))
+    fn build(&self, def: &Arc<TableDef>) -> Result<Arc<dyn TableProvider>> {
+        build(self.warehouse.root(), &self.runtime, &self.parquet, def)
     }
+}
+
+/// The DataFusion table of a catalog table, at whatever version `def` is from.
+pub(crate) fn build(
+    root: &WarehouseRoot,
+    runtime: &RuntimeEnv,
+    parquet: &TableParquetOptions,
+    def: &Arc<TableDef>,
+) -> Result<Arc<dyn TableProvider>> {
+    if def.managed {
+        let format = Arc::new(WarehouseParquet(ParquetFormat::default().with_options(parquet.clone())));
+        return Ok(Arc::new(ManagedTable::new(root, Arc::clone(def), format, constraints(def))?));
+    }
+    let table_ref = TableReference::bare(def.name.as_str());
+    let url = location::to_listing_url(root, &def.location)
+        .map_err(|e| DataFusionError::External(Box::new(e)))?
+        .with_table_ref(table_ref.clone());
+    let options = listing_options(parquet, def, extension(&url))?;
+    let file_schema = file_schema(def);
+    let statistics_cache = runtime.cache_manager.get_file_statistic_cache();
+    if let Some(cache) = &statistics_cache {
+        stats::seed(cache, &table_ref, &url, &file_schema, &def.files);
+    }
+    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(file_schema);
+    let table = ListingTable::try_new(config)?.with_constraints(constraints(def)).with_cache(statistics_cache);
+    Ok(Arc::new(table))
 }
 
 /// The extension a table's data files must have: `.parquet` in a folder, anything for a file or
@@ -91,16 +105,20 @@ pub(crate) fn listing_options(
             Ok((name.clone(), column.data_type.clone()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let sort_order: Vec<SortExpr> = def
-        .sort_order
-        .iter()
-        .map(|key| Expr::Column(ColumnRef::new_unqualified(&key.column)).sort(!key.descending, key.nulls_first))
-        .collect();
+    let sort_order = sort_exprs(def);
     let format = WarehouseParquet(ParquetFormat::default().with_options(parquet.clone()));
     Ok(ListingOptions::new(Arc::new(format))
         .with_file_extension(extension)
         .with_table_partition_cols(partition_columns)
         .with_file_sort_order(if sort_order.is_empty() { vec![] } else { vec![sort_order] }))
+}
+
+/// The table's declared sort order as DataFusion sort expressions.
+pub(crate) fn sort_exprs(def: &TableDef) -> Vec<SortExpr> {
+    def.sort_order
+        .iter()
+        .map(|key| Expr::Column(ColumnRef::new_unqualified(&key.column)).sort(!key.descending, key.nulls_first))
+        .collect()
 }
 
 /// The declared keys that DataFusion can use: the primary key (foreign keys have no DataFusion

@@ -4,7 +4,7 @@
 use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use pgwire::error::{ErrorInfo, PgWireError};
-use starhouse_engine::EngineError;
+use starhouse_engine::{ConstraintKind, EngineError};
 use starhouse_engine::catalog::CatalogError;
 
 pub(crate) const SYNTAX_ERROR: &str = "42601";
@@ -75,12 +75,28 @@ pub(crate) fn engine_error(error: &EngineError, query: &str) -> Failure {
             return info;
         }
         EngineError::UnknownColumn { .. } => UNDEFINED_COLUMN,
-        EngineError::LocationNotFound { .. } | EngineError::NoDataFiles { .. } => "58P01",
+        EngineError::LocationNotFound { .. } | EngineError::NoDataFiles { .. } | EngineError::NoSuchFile => "58P01",
+        EngineError::BadValue { .. } => INVALID_TEXT_REPRESENTATION,
         EngineError::SchemaMismatch { .. } => "42804",
         EngineError::InvalidGlob { .. } => INVALID_PARAMETER_VALUE,
         EngineError::Unsupported { .. } => FEATURE_NOT_SUPPORTED,
         EngineError::ReadOnly { .. } => INSUFFICIENT_PRIVILEGE,
-        EngineError::InvalidScale { .. } => INVALID_PARAMETER_VALUE,
+        EngineError::InvalidScale { .. } | EngineError::InvalidAsOf { .. } => INVALID_PARAMETER_VALUE,
+        EngineError::NotManaged { .. } => "42809",
+        EngineError::LoadSchemaMismatch { .. } => "42804",
+        EngineError::ConstraintViolation { kind, .. } => match kind {
+            ConstraintKind::NotNull => "23502",
+            ConstraintKind::PrimaryKey => "23505",
+            ConstraintKind::ForeignKey => "23503",
+        },
+        EngineError::ReadsThePast { .. } => "25006",
+        EngineError::LoadFile { error: inner, .. } => {
+            // The cause's code (a malformed value, a missing file), with the file in the message.
+            let mut info = engine_error(inner, query);
+            info.message = message;
+            info.position = None;
+            return info;
+        }
         EngineError::Catalog(catalog) => catalog_code(catalog),
         EngineError::DataFusion(error) => datafusion_code(error),
     };
@@ -101,6 +117,8 @@ fn catalog_code(error: &CatalogError) -> &'static str {
         CatalogError::CommitConflict { .. } => "40001",
         CatalogError::InvalidRoot { .. } | CatalogError::InvalidLocation { .. } => INVALID_PARAMETER_VALUE,
         CatalogError::NoSuchVersion { .. } => UNDEFINED_OBJECT,
+        CatalogError::BeforeHistory { .. } => INVALID_PARAMETER_VALUE,
+        CatalogError::LoadExists { .. } => "42710",
         CatalogError::Store { .. } => "58030",
         CatalogError::NotAWarehouse { .. }
         | CatalogError::CorruptVersion { .. }

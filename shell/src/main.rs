@@ -22,7 +22,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
 use starhouse_engine::catalog::{User, put_user, read_users, remove_user};
-use starhouse_engine::{Engine, EngineOptions, StorageOptions, demo};
+use starhouse_engine::{
+    Engine, EngineOptions, FileFormat, LoadOptions, LoadOutcome, LoadTarget, ReadOptions, StorageOptions, demo,
+};
 use starhouse_server::{Server, ServerOptions, TlsFiles};
 
 use crate::render::{Format, TableStyle};
@@ -147,12 +149,80 @@ enum Command {
         #[arg(long)]
         allow_writes: bool,
     },
+    /// Load files into managed tables, in one commit: `starhouse load TABLE FILE...`, or
+    /// `starhouse load TABLE=FILE TABLE=FILE...` for several tables at once (a fact and its new
+    /// dimension rows). Formats come from the extensions (.csv, .json/.ndjson, .parquet).
+    Load {
+        /// `TABLE FILE...`, or `TABLE=FILE...`.
+        #[arg(required = true, num_args = 1.., value_name = "TABLE FILE...")]
+        targets: Vec<String>,
+
+        /// The load's id (a batch or run id): a load whose id committed before is skipped.
+        #[arg(long, value_name = "ID")]
+        load_id: Option<String>,
+
+        /// Load only rows whose COLUMN is above the last load's watermark for the same table and
+        /// files, and remember the new one (for scheduled, incremental loads).
+        #[arg(long, value_name = "COLUMN")]
+        since: Option<String>,
+
+        /// The files' format, when their extensions do not say it.
+        #[arg(long, value_enum)]
+        format: Option<LoadFormat>,
+
+        /// CSV files have no header line (by default the first line names the columns).
+        #[arg(long)]
+        no_header: bool,
+
+        /// CSV field delimiter.
+        #[arg(long, default_value_t = ',', value_name = "CHAR")]
+        delimiter: char,
+    },
     /// Manage the users who may connect to `starhouse serve` (kept in the warehouse, with SCRAM
     /// verifiers rather than passwords).
     User {
         #[command(subcommand)]
         action: UserAction,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LoadFormat {
+    Csv,
+    Json,
+    Parquet,
+}
+
+/// The tables and files of `starhouse load`'s arguments.
+fn load_targets(args: &[String]) -> Result<Vec<LoadTarget>> {
+    if args.iter().all(|a| a.contains('=')) {
+        let mut targets: Vec<LoadTarget> = Vec::new();
+        for arg in args {
+            let (table, file) = arg.split_once('=').ok_or_else(|| anyhow!("expected TABLE=FILE, got {arg}"))?;
+            match targets.iter_mut().find(|t| t.table == table) {
+                Some(target) => target.files.push(file.to_string()),
+                None => targets.push(LoadTarget { table: table.to_string(), files: vec![file.to_string()] }),
+            }
+        }
+        return Ok(targets);
+    }
+    match args {
+        [table, files @ ..] if !files.is_empty() => Ok(vec![LoadTarget { table: table.clone(), files: files.to_vec() }]),
+        _ => anyhow::bail!("give a table and its files (TABLE FILE...), or TABLE=FILE pairs"),
+    }
+}
+
+/// `starhouse load ...`: says what it loaded, or that the load id was loaded before.
+async fn load(engine: &Arc<Engine>, targets: &[LoadTarget], options: &LoadOptions) -> Result<()> {
+    match engine.session().load(targets, options).await? {
+        LoadOutcome::Loaded { id, version, rows, files } => {
+            eprintln!("Loaded {rows} rows in {files} files as version {version} (load {id})");
+        }
+        LoadOutcome::AlreadyLoaded { id, version } => {
+            eprintln!("Load {id} was committed before, in version {version}: nothing loaded");
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +360,28 @@ fn run(args: Args) -> Result<ExitCode> {
         }
         Some(Command::User { action }) => {
             runtime.block_on(manage_users(&engine, action))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Load { targets, load_id, since, format, no_header, delimiter }) => {
+            let delimiter = u8::try_from(*delimiter)
+                .ok()
+                .filter(u8::is_ascii)
+                .ok_or_else(|| anyhow!("the delimiter must be one ASCII character"))?;
+            let options = LoadOptions {
+                id: load_id.clone(),
+                since: since.clone(),
+                read: ReadOptions {
+                    format: format.map(|f| match f {
+                        LoadFormat::Csv => FileFormat::Csv,
+                        LoadFormat::Json => FileFormat::Json,
+                        LoadFormat::Parquet => FileFormat::Parquet,
+                    }),
+                    header: !no_header,
+                    delimiter,
+                    ..ReadOptions::default()
+                },
+            };
+            runtime.block_on(load(&engine, &load_targets(targets)?, &options))?;
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}

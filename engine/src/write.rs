@@ -1,0 +1,209 @@
+//! Writing a managed table's files: rows sorted by the table's partition columns and declared
+//! sort order, cut into Parquet files of a sensible size, one `key=value` folder per partition.
+//!
+//! Files get names no other writer can choose, and nothing reads them until a commit lists them:
+//! writing is safe to interrupt at any point (what is left is removed by `VACUUM`).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::partition;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::common::Column as ColumnRef;
+use datafusion::logical_expr::{Expr, SortExpr};
+use datafusion::parquet::arrow::AsyncArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::execution::SessionState;
+use datafusion::prelude::DataFrame;
+use futures::StreamExt;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use starhouse_catalog::{DataFile, TableDef, WarehouseRoot};
+
+use crate::error::EngineError;
+use crate::{location, stats, tables};
+
+/// A file is closed once this many bytes are written (compressed), so that files are large
+/// enough to scan efficiently and small enough to prune and to compact.
+pub(crate) const TARGET_FILE_BYTES: usize = 128 * 1024 * 1024;
+
+/// Rows per Parquet row group: the unit a filter on min/max can skip.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// Files written for one table, not yet committed.
+#[derive(Debug)]
+pub(crate) struct Written {
+    pub files: Vec<DataFile>,
+    /// Where they are, to remove them if the load does not commit.
+    pub paths: Vec<Path>,
+    pub store: Arc<dyn ObjectStore>,
+}
+
+impl Written {
+    pub fn rows(&self) -> u64 {
+        self.files.iter().map(|f| f.rows).sum()
+    }
+
+    /// Removes the files (a load that did not commit). Failures are logged: an orphan file is
+    /// invisible and `VACUUM` removes it later.
+    pub async fn discard(&self) {
+        for path in &self.paths {
+            if let Err(error) = self.store.delete(path).await {
+                tracing::warn!(%error, %path, "could not remove a file of a load that did not commit");
+            }
+        }
+    }
+}
+
+/// Writes `rows` (in the table's column order and types) as new files of `def`.
+pub(crate) async fn write(
+    state: &SessionState,
+    root: &WarehouseRoot,
+    def: &TableDef,
+    rows: DataFrame,
+) -> Result<Written, EngineError> {
+    let url = location::to_listing_url(root, &def.location)?;
+    let store = state.runtime_env().object_store(&url)?;
+    // Written as nullable: a NULL in a NOT NULL column is found by the load's checks, which name
+    // the constraint and show the rows, rather than by the writer.
+    let file_schema = tables::file_schema(def);
+    let write_schema = Arc::new(Schema::new(
+        file_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+    ));
+    let mut order: Vec<SortExpr> = def
+        .partition_columns
+        .iter()
+        .map(|c| Expr::Column(ColumnRef::new_unqualified(c)).sort(true, true))
+        .collect();
+    order.extend(tables::sort_exprs(def));
+    let rows = if order.is_empty() { rows } else { rows.sort(order)? };
+    let mut stream = rows.execute_stream().await?;
+    let mut writer = FileWriter::new(Arc::clone(&store), url.prefix().clone(), Arc::clone(&write_schema));
+    let mut written = Vec::new();
+    let partition_indices: Vec<usize> =
+        def.partition_columns.iter().filter_map(|name| def.columns.iter().position(|c| &c.name == name)).collect();
+    let file_indices: Vec<usize> =
+        (0..def.columns.len()).filter(|i| !partition_indices.contains(i)).collect();
+    let result = async {
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let keys: Vec<_> = partition_indices.iter().map(|i| Arc::clone(batch.column(*i))).collect();
+            let ranges = if keys.is_empty() {
+                vec![0..batch.num_rows()]
+            } else {
+                partition(&keys)?.ranges()
+            };
+            for range in ranges {
+                let part = batch.slice(range.start, range.end - range.start);
+                let folder = partition_folder(def, &partition_indices, &part)?;
+                let data = RecordBatch::try_new(
+                    Arc::clone(&write_schema),
+                    file_indices.iter().map(|i| Arc::clone(part.column(*i))).collect(),
+                )?;
+                writer.write(&folder, &data, &mut written).await?;
+            }
+        }
+        writer.finish(&mut written).await
+    }
+    .await;
+    let paths: Vec<Path> = written.iter().map(|meta: &ObjectMeta| meta.location.clone()).collect();
+    if let Err(error) = result {
+        Written { files: Vec::new(), paths, store }.discard().await;
+        return Err(error);
+    }
+    let files = stats::collect(state, &store, &url, &file_schema, &written).await;
+    match files {
+        Ok(files) => Ok(Written { files, paths, store }),
+        Err(error) => {
+            Written { files: Vec::new(), paths, store }.discard().await;
+            Err(error)
+        }
+    }
+}
+
+/// The folder of the partition a slice of rows (all with the same partition values) belongs to:
+/// `year=2024/region=North/`, or nothing for an unpartitioned table.
+fn partition_folder(def: &TableDef, indices: &[usize], rows: &RecordBatch) -> Result<String, EngineError> {
+    let mut folder = String::new();
+    for (name, index) in def.partition_columns.iter().zip(indices) {
+        let column = rows.column(*index);
+        let value = if column.is_null(0) {
+            HIVE_NULL.to_string()
+        } else {
+            ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?.value(0).to_string()
+        };
+        folder.push_str(&format!("{name}={}/", Path::from(value.as_str()).as_ref().replace('/', "%2F")));
+    }
+    Ok(folder)
+}
+
+/// The folder name Hive (and DataFusion) give a NULL partition value.
+const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// The file being written, rolled over at [`TARGET_FILE_BYTES`] and at each new partition.
+struct FileWriter {
+    store: Arc<dyn ObjectStore>,
+    folder: Path,
+    schema: SchemaRef,
+    /// This load's prefix for file names: random, so no two writers choose the same name.
+    prefix: String,
+    open: Option<(String, Path, AsyncArrowWriter<BufWriter>)>,
+}
+
+impl FileWriter {
+    fn new(store: Arc<dyn ObjectStore>, folder: Path, schema: SchemaRef) -> Self {
+        let prefix = format!("{:016x}", rand::random::<u64>());
+        Self { store, folder, schema, prefix, open: None }
+    }
+
+    fn properties() -> WriterProperties {
+        WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build()
+    }
+
+    async fn write(&mut self, partition: &str, rows: &RecordBatch, written: &mut Vec<ObjectMeta>) -> Result<(), EngineError> {
+        if self.open.as_ref().is_some_and(|(open, _, writer)| {
+            open != partition || writer.bytes_written() + writer.in_progress_size() >= TARGET_FILE_BYTES
+        }) {
+            self.close(written).await?;
+        }
+        if self.open.is_none() {
+            let name = format!("{partition}{}-{:05}.parquet", self.prefix, written.len());
+            let path = Path::from_iter(self.folder.parts().chain(Path::from(name.as_str()).parts()));
+            let sink = BufWriter::new(Arc::clone(&self.store), path.clone());
+            let writer = AsyncArrowWriter::try_new(sink, Arc::clone(&self.schema), Some(Self::properties()))?;
+            self.open = Some((partition.to_string(), path, writer));
+        }
+        if let Some((_, _, writer)) = &mut self.open {
+            writer.write(rows).await?;
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self, written: &mut Vec<ObjectMeta>) -> Result<(), EngineError> {
+        if let Some((_, path, writer)) = self.open.take() {
+            writer.close().await?;
+            let meta = self.store.head(&path).await.map_err(|source| {
+                EngineError::Catalog(starhouse_catalog::CatalogError::Store {
+                    action: "read",
+                    path: path.to_string(),
+                    source,
+                })
+            })?;
+            written.push(meta);
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self, written: &mut Vec<ObjectMeta>) -> Result<(), EngineError> {
+        self.close(written).await
+    }
+}
