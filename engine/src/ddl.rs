@@ -10,13 +10,13 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{DdlStatement, Expr, LogicalPlan};
+use datafusion::prelude::DataFrame;
 use datafusion::sql::parser::{CreateExternalTable, Statement as DFStatement};
 use datafusion::sql::planner::IdentNormalizer;
-use datafusion::prelude::DataFrame;
 use datafusion::sql::sqlparser::ast::{
-    AlterColumnOperation, AlterTable, AlterTableOperation, ColumnDef, ColumnOption, CommentDef, CommentObject, CreateTable as SqlCreateTable,
-    CreateTableOptions, Expr as SqlExpr, ForeignKeyConstraint, Ident, IndexColumn, ObjectName, PrimaryKeyConstraint,
-    SqlOption, Statement as SQLStatement, TableConstraint,
+    AlterColumnOperation, AlterTable, AlterTableOperation, ColumnDef, ColumnOption, CommentDef, CommentObject,
+    CreateTable as SqlCreateTable, CreateTableOptions, Expr as SqlExpr, ForeignKeyConstraint, Ident, IndexColumn,
+    ObjectName, PrimaryKeyConstraint, SqlOption, Statement as SQLStatement, TableConstraint,
 };
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
@@ -228,7 +228,10 @@ pub(crate) async fn create_table(
     // Partition columns come last, as the files' readers put them.
     let (data, partitions): (Vec<Column>, Vec<Column>) =
         def.columns.drain(..).partition(|c| !def.partition_columns.contains(&c.name));
-    def.columns = data.into_iter().chain(def.partition_columns.iter().filter_map(|p| partitions.iter().find(|c| &c.name == p).cloned())).collect();
+    def.columns = data
+        .into_iter()
+        .chain(def.partition_columns.iter().filter_map(|p| partitions.iter().find(|c| &c.name == p).cloned()))
+        .collect();
     for constraint in &declarations.constraints {
         let key = key_from_constraint(&def, constraint)?;
         add_key(&mut def, key)?;
@@ -257,7 +260,8 @@ pub(crate) async fn create_table(
     if let Some(query) = query {
         let rows = DataFrame::new(state, query);
         let input = crate::load::Input { table: name.clone(), source: "CREATE TABLE AS".into(), rows, csv: None };
-        let outcome = crate::load::load(session, operation, "CREATE TABLE AS", vec![input], &Default::default()).await?;
+        let outcome =
+            crate::load::load(session, operation, "CREATE TABLE AS", vec![input], &Default::default()).await?;
         return Ok(Output::Command(format!("SELECT {}", outcome.rows())));
     }
     Ok(Output::Command(TAG.into()))
@@ -608,7 +612,9 @@ pub(crate) async fn alter_table(
     for op in &alter_table.operations {
         let sql_type = match op {
             AlterTableOperation::AddColumn { column_def, .. } => &column_def.data_type,
-            AlterTableOperation::AlterColumn { op: AlterColumnOperation::SetDataType { data_type, .. }, .. } => data_type,
+            AlterTableOperation::AlterColumn { op: AlterColumnOperation::SetDataType { data_type, .. }, .. } => {
+                data_type
+            }
             _ => continue,
         };
         types.push(arrow_type(session, sql_type).await?);
@@ -664,14 +670,21 @@ pub(crate) async fn alter_table(
 }
 
 /// The Arrow type DataFusion gives a SQL type.
-async fn arrow_type(session: &Session, sql_type: &datafusion::sql::sqlparser::ast::DataType) -> Result<DataType, EngineError> {
+async fn arrow_type(
+    session: &Session,
+    sql_type: &datafusion::sql::sqlparser::ast::DataType,
+) -> Result<DataType, EngineError> {
     let create = format!("CREATE TABLE starhouse_type (c {sql_type})");
     let statements = crate::sql::parse(&create)?;
     let Some(SQLStatement::CreateTable(create)) = statements.first().and_then(|s| s.as_sql()) else {
-        return Err(EngineError::unsupported(format!("the type {sql_type}"), "use a SQL type such as INT, TEXT, DECIMAL(10,2)"));
+        return Err(EngineError::unsupported(
+            format!("the type {sql_type}"),
+            "use a SQL type such as INT, TEXT, DECIMAL(10,2)",
+        ));
     };
     let state = session.context().state();
-    let plan = state.statement_to_plan(DFStatement::Statement(Box::new(SQLStatement::CreateTable(create.clone())))).await?;
+    let plan =
+        state.statement_to_plan(DFStatement::Statement(Box::new(SQLStatement::CreateTable(create.clone())))).await?;
     match plan {
         LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(planned)) => {
             Ok(planned.input.schema().field(0).data_type().clone())
@@ -684,7 +697,12 @@ async fn arrow_type(session: &Session, sql_type: &datafusion::sql::sqlparser::as
 }
 
 /// `ADD COLUMN`: a nullable column at the end of the stored columns (old files read it as NULL).
-fn add_column(def: &mut TableDef, column_def: &ColumnDef, data_type: DataType, if_not_exists: bool) -> Result<(), EngineError> {
+fn add_column(
+    def: &mut TableDef,
+    column_def: &ColumnDef,
+    data_type: DataType,
+    if_not_exists: bool,
+) -> Result<(), EngineError> {
     let name = normalize(&column_def.name);
     if def.column(&name).is_ok() {
         if if_not_exists {
@@ -743,7 +761,9 @@ fn widens(from: &DataType, to: &DataType) -> bool {
         _ if from == to => true,
         (Float32, Float64) => true,
         (Utf8, Utf8View | LargeUtf8) | (Utf8View, Utf8 | LargeUtf8) => true,
-        (Decimal128(p1, s1), Decimal128(p2, s2)) => s2 >= s1 && i16::from(*p2) - i16::from(*s2) >= i16::from(*p1) - i16::from(*s1),
+        (Decimal128(p1, s1), Decimal128(p2, s2)) => {
+            s2 >= s1 && i16::from(*p2) - i16::from(*s2) >= i16::from(*p1) - i16::from(*s1)
+        }
         (Date32, Timestamp(_, None)) => true,
         _ => match (int_bits(from), int_bits(to), to) {
             (Some(a), Some(b), _) => a <= b,

@@ -36,7 +36,9 @@ pub enum EngineError {
     #[error("invalid demo scale {scale}: give a positive number such as 1 or 0.1")]
     InvalidScale { scale: f64 },
 
-    #[error("table {table} is an external table over files other tools write; loads go into managed tables (CREATE TABLE)")]
+    #[error(
+        "table {table} is an external table over files other tools write; loads go into managed tables (CREATE TABLE)"
+    )]
     NotManaged { table: String },
 
     #[error("cannot load {from} into {table}: {}", .mismatches.join("; "))]
@@ -58,10 +60,14 @@ pub enum EngineError {
     #[error("cannot load {file}: {error}")]
     LoadFile { file: String, error: Box<EngineError> },
 
-    #[error("this session reads version {version} (starhouse.as_of); RESET starhouse.as_of before changing the warehouse")]
+    #[error(
+        "this session reads version {version} (starhouse.as_of); RESET starhouse.as_of before changing the warehouse"
+    )]
     ReadsThePast { version: u64 },
 
-    #[error("invalid value for starhouse.as_of: {value} (give a version number or a timestamp such as '2026-01-31 12:00:00')")]
+    #[error(
+        "invalid value for starhouse.as_of: {value} (give a version number or a timestamp such as '2026-01-31 12:00:00')"
+    )]
     InvalidAsOf { value: String },
 
     #[error(transparent)]

@@ -170,9 +170,7 @@ pub(crate) async fn restore(
     if def.managed {
         missing_files(session, &def).await?;
     }
-    warehouse
-        .commit(operation, |_: &Version| Ok::<_, EngineError>(vec![Change::put(def.as_ref().clone())]))
-        .await?;
+    warehouse.commit(operation, |_: &Version| Ok::<_, EngineError>(vec![Change::put(def.as_ref().clone())])).await?;
     Ok(Output::Command("RESTORE".into()))
 }
 
@@ -262,7 +260,9 @@ pub(crate) async fn vacuum(
                     bytes += meta.size;
                 }
                 Err(source) => {
-                    return Err(CatalogError::Store { action: "delete", path: meta.location.to_string(), source }.into());
+                    return Err(
+                        CatalogError::Store { action: "delete", path: meta.location.to_string(), source }.into()
+                    );
                 }
             }
         }
@@ -284,7 +284,8 @@ pub(crate) async fn optimize(session: &Session, operation: &str, table: &TableNa
     let warehouse = session.engine().warehouse();
     let version = warehouse.refresh().await?;
     let def = crate::load::managed_table(&version, table.as_str())?;
-    let small: Vec<_> = def.files.iter().filter(|f| (f.size as usize) < write::TARGET_FILE_BYTES / 2).cloned().collect();
+    let small: Vec<_> =
+        def.files.iter().filter(|f| (f.size as usize) < write::TARGET_FILE_BYTES / 2).cloned().collect();
     let (mut removed, mut added, mut rows) = (0u64, 0u64, 0u64);
     if small.len() > 1 {
         let compacted = Arc::new(TableDef { files: small.clone(), ..def.as_ref().clone() });

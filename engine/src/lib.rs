@@ -13,11 +13,11 @@
 //! Start reading at [`Session::execute`], then `ddl` and `tables`.
 
 mod ddl;
-mod history;
-mod load;
 pub mod demo;
 mod describe;
 mod error;
+mod history;
+mod load;
 mod location;
 mod managed;
 mod parquet;

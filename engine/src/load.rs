@@ -18,20 +18,20 @@ use chrono::Utc;
 use datafusion::arrow::array::{StringArray, UInt64Array};
 use datafusion::arrow::compute::can_cast_types;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::datasource::listing::ListingTableUrl;
-use datafusion::functions_window::expr_fn::row_number;
-use futures::StreamExt;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::common::ScalarValue;
-use datafusion::execution::SessionState;
 use datafusion::common::DFSchema;
+use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::SessionState;
+use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, Values};
+use datafusion::logical_expr::{cast, col, lit, try_cast};
+use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext};
 use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement as SQLStatement,
 };
-use datafusion::logical_expr::{cast, col, lit, try_cast};
-use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext};
+use futures::StreamExt;
 use starhouse_catalog::{Change, Load, LoadedTable, TableDef, TableName, Version, Watermark};
 
 use crate::error::{ConstraintKind, EngineError};
@@ -102,9 +102,17 @@ pub struct LoadOptions {
 /// What a load did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoadOutcome {
-    Loaded { id: String, version: u64, rows: u64, files: u64 },
+    Loaded {
+        id: String,
+        version: u64,
+        rows: u64,
+        files: u64,
+    },
     /// A load with this id committed before, in `version`; nothing was loaded.
-    AlreadyLoaded { id: String, version: u64 },
+    AlreadyLoaded {
+        id: String,
+        version: u64,
+    },
 }
 
 impl LoadOutcome {
@@ -138,11 +146,12 @@ pub(crate) async fn read_files(
     for target in targets {
         let def = managed_table(version, &target.table)?;
         for file in &target.files {
-            let (rows, format) = read_file(session.context(), def, file, options).await.map_err(|error| match error {
-                // Already says which file.
-                EngineError::LoadSchemaMismatch { .. } => error,
-                error => EngineError::LoadFile { file: file.clone(), error: Box::new(error) },
-            })?;
+            let (rows, format) =
+                read_file(session.context(), def, file, options).await.map_err(|error| match error {
+                    // Already says which file.
+                    EngineError::LoadSchemaMismatch { .. } => error,
+                    error => EngineError::LoadFile { file: file.clone(), error: Box::new(error) },
+                })?;
             let csv = (format == FileFormat::Csv).then(|| options.clone());
             inputs.push(Input { table: def.name.clone(), source: file.clone(), rows, csv });
         }
@@ -204,7 +213,12 @@ fn extension(file: &str) -> &str {
     name.find('.').map_or("", |dot| &name[dot..])
 }
 
-async fn read_csv(ctx: &SessionContext, file: &str, schema: &Schema, options: &ReadOptions) -> Result<DataFrame, EngineError> {
+async fn read_csv(
+    ctx: &SessionContext,
+    file: &str,
+    schema: &Schema,
+    options: &ReadOptions,
+) -> Result<DataFrame, EngineError> {
     let mut read = CsvReadOptions::new()
         .has_header(options.header)
         .delimiter(options.delimiter)
@@ -261,9 +275,7 @@ async fn bad_value(ctx: &SessionContext, file: &str, def: &TableDef, options: &R
 }
 
 fn regex_escape(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| if c.is_ascii_punctuation() { vec!['\\', c] } else { vec![c] })
-        .collect()
+    text.chars().flat_map(|c| if c.is_ascii_punctuation() { vec!['\\', c] } else { vec![c] }).collect()
 }
 
 /// The rows with the table's columns, in its order and types: columns matched by name, cast
@@ -276,9 +288,9 @@ pub(crate) fn fit(def: &TableDef, source: &str, rows: DataFrame) -> Result<DataF
     for column in &def.columns {
         match schema.field_with_name(&column.name) {
             Ok(field) if field.data_type() == &column.data_type => exprs.push(col(format!("\"{}\"", column.name))),
-            Ok(field) if compatible(field.data_type(), &column.data_type) => exprs.push(
-                cast(col(format!("\"{}\"", column.name)), column.data_type.clone()).alias(&column.name),
-            ),
+            Ok(field) if compatible(field.data_type(), &column.data_type) => {
+                exprs.push(cast(col(format!("\"{}\"", column.name)), column.data_type.clone()).alias(&column.name))
+            }
             Ok(field) => mismatches.push(format!(
                 "column {} is {} in the source but {} in the table",
                 column.name,
@@ -310,11 +322,22 @@ pub(crate) fn fit(def: &TableDef, source: &str, rows: DataFrame) -> Result<DataF
 /// NULL 'text', QUOTE 'c')]`: a load of one file. As in PostgreSQL, a CSV file has no header
 /// unless told; the format is the file's extension's unless told.
 pub(crate) async fn copy_from(session: &Session, operation: &str, copy: SQLStatement) -> Result<Output, EngineError> {
-    let SQLStatement::Copy { source: CopySource::Table { table_name, columns }, target: CopyTarget::File { filename }, options, legacy_options, .. } = copy else {
+    let SQLStatement::Copy {
+        source: CopySource::Table { table_name, columns },
+        target: CopyTarget::File { filename },
+        options,
+        legacy_options,
+        ..
+    } = copy
+    else {
         return Err(EngineError::unsupported("this COPY", "COPY table FROM 'file' loads a file"));
     };
     let table = crate::ddl::table_name(&table_name)?;
-    let mut read = ReadOptions { header: false, columns: columns.iter().map(|c| crate::ddl::normalize(c)).collect(), ..ReadOptions::default() };
+    let mut read = ReadOptions {
+        header: false,
+        columns: columns.iter().map(|c| crate::ddl::normalize(c)).collect(),
+        ..ReadOptions::default()
+    };
     let unsupported = |option: String| {
         EngineError::unsupported(
             format!("the COPY option {option}"),
@@ -370,9 +393,10 @@ pub(crate) async fn copy_from(session: &Session, operation: &str, copy: SQLState
 }
 
 fn ascii(c: char, option: &str) -> Result<u8, EngineError> {
-    u8::try_from(c).ok().filter(u8::is_ascii).ok_or_else(|| {
-        EngineError::unsupported(format!("{option} '{c}'"), format!("{option} is one ASCII character"))
-    })
+    u8::try_from(c)
+        .ok()
+        .filter(u8::is_ascii)
+        .ok_or_else(|| EngineError::unsupported(format!("{option} '{c}'"), format!("{option} is one ASCII character")))
 }
 
 /// `INSERT INTO t ...`: the rows DataFusion planned (already in the table's columns), as a load.
@@ -440,7 +464,9 @@ pub(crate) async fn load(
         for input in inputs {
             let def = managed_table(&version, input.table.as_str())?;
             let rows = match &watermark {
-                Some((column, Some(after))) => input.rows.filter(col(format!("\"{column}\"")).gt(lit(after.clone())))?,
+                Some((column, Some(after))) => {
+                    input.rows.filter(col(format!("\"{column}\"")).gt(lit(after.clone())))?
+                }
                 _ => input.rows,
             };
             let files = match write::write(&state, warehouse.root(), def, rows).await {
@@ -606,7 +632,8 @@ async fn check(
         }
         Ok(Arc::new(def))
     };
-    let provider = |def: &Arc<TableDef>| tables::build(engine.warehouse().root(), &engine.runtime, &engine.parquet, def);
+    let provider =
+        |def: &Arc<TableDef>| tables::build(engine.warehouse().root(), &engine.runtime, &engine.parquet, def);
     let mut checked = Vec::new();
     for (def, _) in written {
         if checked.contains(&def.name) {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{Constraints, ScalarValue, Statistics};
+use datafusion::common::pruning::PrunableStatistics;
+use datafusion::common::stats::Precision;
+use datafusion::common::{Constraints, DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::listing::PartitionedFile;
@@ -19,15 +21,17 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::create_lex_ordering;
+use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use object_store::path::Path;
 use starhouse_catalog::{DataFile, TableDef, WarehouseRoot};
 
 use crate::parquet::WarehouseParquet;
-use crate::{location, stats, tables};
+use crate::{location, stats, tables, write};
 
 /// A managed table at one catalog version.
 #[derive(Debug)]
@@ -58,7 +62,8 @@ impl ManagedTable {
             .filter_map(|name| def.columns.iter().find(|c| &c.name == name))
             .map(|c| Arc::new(Field::new(&c.name, c.data_type.clone(), c.nullable)))
             .collect();
-        let fields: Vec<FieldRef> = file_schema.fields().iter().cloned().chain(partition_fields.iter().cloned()).collect();
+        let fields: Vec<FieldRef> =
+            file_schema.fields().iter().cloned().chain(partition_fields.iter().cloned()).collect();
         Ok(Self {
             schema: Arc::new(Schema::new(fields)),
             file_schema,
@@ -82,14 +87,59 @@ impl ManagedTable {
                 .iter()
                 .map(|field| {
                     let value = values.iter().find(|(k, _)| k == field.name()).map(|(_, v)| v.clone());
-                    match value {
+                    match value.filter(|v| v != write::HIVE_NULL) {
                         Some(value) => ScalarValue::try_from_string(value, field.data_type()),
                         None => ScalarValue::try_from(field.data_type()),
                     }
                 })
                 .collect::<Result<Vec<_>>>()?,
         );
-        Ok(scanned.with_statistics(Arc::new(stats::statistics(file, &self.file_schema))))
+        let scanned = scanned.with_statistics(Arc::new(stats::statistics(file, &self.file_schema)));
+        Ok(with_null_partitions(scanned, file.rows))
+    }
+}
+
+/// DataFusion counts no NULLs in a partition column; in a NULL partition every row is one. (Its
+/// min and max stay a typed NULL, so that the files' statistics still form one array.)
+fn with_null_partitions(mut file: PartitionedFile, rows: u64) -> PartitionedFile {
+    let nulls: Vec<usize> =
+        file.partition_values.iter().enumerate().filter(|(_, v)| v.is_null()).map(|(i, _)| i).collect();
+    if let (false, Some(statistics)) = (nulls.is_empty(), &file.statistics) {
+        let mut statistics = statistics.as_ref().clone();
+        let first = statistics.column_statistics.len() - file.partition_values.len();
+        for i in nulls {
+            let column = &mut statistics.column_statistics[first + i];
+            column.null_count = Precision::Exact(rows as usize);
+        }
+        file.statistics = Some(Arc::new(statistics));
+    }
+    file
+}
+
+impl ManagedTable {
+    /// The files that may hold rows matching `filters`, by their partition values and the
+    /// catalog's statistics: the rest are never opened, not even for their footers.
+    fn prune(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+        files: Vec<PartitionedFile>,
+    ) -> Result<Vec<PartitionedFile>> {
+        let Some(filter) = conjunction(filters.iter().cloned()) else {
+            return Ok(files);
+        };
+        let schema = DFSchema::try_from(Arc::clone(&self.schema))?;
+        let predicate = state.create_physical_expr(filter, &schema)?;
+        let Some(pruning) = PruningPredicateBuilder::new().with_file_schema(Arc::clone(&self.schema)).build(predicate)
+        else {
+            return Ok(files);
+        };
+        let statistics: Vec<Arc<Statistics>> = files
+            .iter()
+            .map(|f| f.statistics.clone().unwrap_or_else(|| Arc::new(Statistics::new_unknown(&self.schema))))
+            .collect();
+        let keep = pruning.prune(&PrunableStatistics::new(statistics, Arc::clone(&self.schema)))?;
+        Ok(files.into_iter().zip(keep).filter_map(|(file, keep)| keep.then_some(file)).collect())
     }
 }
 
@@ -128,18 +178,20 @@ impl TableProvider for ManagedTable {
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if self.def.files.is_empty() {
+        let files = self.def.files.iter().map(|f| self.partitioned_file(f)).collect::<Result<Vec<_>>>()?;
+        let files = self.prune(state, filters, files)?;
+        if files.is_empty() {
             let schema = match projection {
                 Some(indices) => Arc::new(self.schema.project(indices)?),
                 None => self.schema(),
             };
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
-        let files = self.def.files.iter().map(|f| self.partitioned_file(f)).collect::<Result<Vec<_>>>()?;
-        let statistics = Statistics::try_merge_iter(files.iter().filter_map(|f| f.statistics.as_deref()), &self.schema)?;
+        let statistics =
+            Statistics::try_merge_iter(files.iter().filter_map(|f| f.statistics.as_deref()), &self.schema)?;
         let groups = FileGroup::new(files).split_files(state.config().target_partitions());
         let sort_order = tables::sort_exprs(&self.def);
         let ordering = if sort_order.is_empty() {

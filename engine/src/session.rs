@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
-use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::WriteOp;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::WriteOp;
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{ResetStatement, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{

@@ -26,15 +26,26 @@ pub struct Statement(pub(crate) Parsed);
 #[derive(Debug, Clone)]
 pub(crate) enum Parsed {
     DataFusion(Box<DFStatement>),
-    SetRole { table: ObjectName, role: Option<Role> },
+    SetRole {
+        table: ObjectName,
+        role: Option<Role>,
+    },
     /// `COPY t [(columns)] FROM 'file' [WITH (options)]`: a load (sqlparser's `Copy`).
     CopyFrom(Box<SQLStatement>),
     /// `RESTORE [TABLE] t TO {VERSION n | TIMESTAMP 'time'}`.
-    Restore { table: ObjectName, to: AsOf },
+    Restore {
+        table: ObjectName,
+        to: AsOf,
+    },
     /// `VACUUM [t] [RETAIN n {MINUTES | HOURS | DAYS}]`.
-    Vacuum { table: Option<ObjectName>, retain: Option<Retain> },
+    Vacuum {
+        table: Option<ObjectName>,
+        retain: Option<Retain>,
+    },
     /// `OPTIMIZE t`.
-    Optimize { table: ObjectName },
+    Optimize {
+        table: ObjectName,
+    },
 }
 
 /// A point in the warehouse's history.

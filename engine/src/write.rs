@@ -11,11 +11,11 @@ use datafusion::arrow::compute::partition;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::Column as ColumnRef;
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, SortExpr};
 use datafusion::parquet::arrow::AsyncArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::execution::SessionState;
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 use object_store::buffered::BufWriter;
@@ -73,11 +73,8 @@ pub(crate) async fn write(
     let write_schema = Arc::new(Schema::new(
         file_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
     ));
-    let mut order: Vec<SortExpr> = def
-        .partition_columns
-        .iter()
-        .map(|c| Expr::Column(ColumnRef::new_unqualified(c)).sort(true, true))
-        .collect();
+    let mut order: Vec<SortExpr> =
+        def.partition_columns.iter().map(|c| Expr::Column(ColumnRef::new_unqualified(c)).sort(true, true)).collect();
     order.extend(tables::sort_exprs(def));
     let rows = if order.is_empty() { rows } else { rows.sort(order)? };
     let mut stream = rows.execute_stream().await?;
@@ -85,8 +82,7 @@ pub(crate) async fn write(
     let mut written = Vec::new();
     let partition_indices: Vec<usize> =
         def.partition_columns.iter().filter_map(|name| def.columns.iter().position(|c| &c.name == name)).collect();
-    let file_indices: Vec<usize> =
-        (0..def.columns.len()).filter(|i| !partition_indices.contains(i)).collect();
+    let file_indices: Vec<usize> = (0..def.columns.len()).filter(|i| !partition_indices.contains(i)).collect();
     let result = async {
         while let Some(batch) = stream.next().await {
             let batch = batch?;
@@ -94,11 +90,7 @@ pub(crate) async fn write(
                 continue;
             }
             let keys: Vec<_> = partition_indices.iter().map(|i| Arc::clone(batch.column(*i))).collect();
-            let ranges = if keys.is_empty() {
-                vec![0..batch.num_rows()]
-            } else {
-                partition(&keys)?.ranges()
-            };
+            let ranges = if keys.is_empty() { vec![0..batch.num_rows()] } else { partition(&keys)?.ranges() };
             for range in ranges {
                 let part = batch.slice(range.start, range.end - range.start);
                 let folder = partition_folder(def, &partition_indices, &part)?;
@@ -144,7 +136,7 @@ fn partition_folder(def: &TableDef, indices: &[usize], rows: &RecordBatch) -> Re
 }
 
 /// The folder name Hive (and DataFusion) give a NULL partition value.
-const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
+pub(crate) const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// The file being written, rolled over at [`TARGET_FILE_BYTES`] and at each new partition.
 struct FileWriter {
@@ -169,7 +161,12 @@ impl FileWriter {
             .build()
     }
 
-    async fn write(&mut self, partition: &str, rows: &RecordBatch, written: &mut Vec<ObjectMeta>) -> Result<(), EngineError> {
+    async fn write(
+        &mut self,
+        partition: &str,
+        rows: &RecordBatch,
+        written: &mut Vec<ObjectMeta>,
+    ) -> Result<(), EngineError> {
         if self.open.as_ref().is_some_and(|(open, _, writer)| {
             open != partition || writer.bytes_written() + writer.in_progress_size() >= TARGET_FILE_BYTES
         }) {

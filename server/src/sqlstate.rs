@@ -4,8 +4,8 @@
 use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use pgwire::error::{ErrorInfo, PgWireError};
-use starhouse_engine::{ConstraintKind, EngineError};
 use starhouse_engine::catalog::CatalogError;
+use starhouse_engine::{ConstraintKind, EngineError};
 
 pub(crate) const SYNTAX_ERROR: &str = "42601";
 pub(crate) const UNDEFINED_TABLE: &str = "42P01";

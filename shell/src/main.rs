@@ -207,7 +207,9 @@ fn load_targets(args: &[String]) -> Result<Vec<LoadTarget>> {
         return Ok(targets);
     }
     match args {
-        [table, files @ ..] if !files.is_empty() => Ok(vec![LoadTarget { table: table.clone(), files: files.to_vec() }]),
+        [table, files @ ..] if !files.is_empty() => {
+            Ok(vec![LoadTarget { table: table.clone(), files: files.to_vec() }])
+        }
         _ => anyhow::bail!("give a table and its files (TABLE FILE...), or TABLE=FILE pairs"),
     }
 }
