@@ -335,7 +335,7 @@ pub(crate) async fn copy_from(session: &Session, operation: &str, copy: SQLState
     let table = crate::ddl::table_name(&table_name)?;
     let mut read = ReadOptions {
         header: false,
-        columns: columns.iter().map(|c| crate::ddl::normalize(c)).collect(),
+        columns: columns.iter().map(crate::ddl::normalize).collect(),
         ..ReadOptions::default()
     };
     let unsupported = |option: String| {

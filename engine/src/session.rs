@@ -83,6 +83,36 @@ impl std::fmt::Debug for Output {
     }
 }
 
+/// The session's catalog: the warehouse's schema (and those front ends add, such as
+/// `pg_catalog`), and `system`, which is queried by name but not listed: like PostgreSQL's
+/// `pg_catalog`, it is not one of the schemas that tools browse.
+#[derive(Debug)]
+struct WarehouseCatalog {
+    schemas: MemoryCatalogProvider,
+    system: Arc<SystemSchema>,
+}
+
+impl CatalogProvider for WarehouseCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.schemas.schema_names()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name == SYSTEM_SCHEMA {
+            return Some(Arc::clone(&self.system) as _);
+        }
+        self.schemas.schema(name)
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> datafusion::error::Result<Option<Arc<dyn SchemaProvider>>> {
+        self.schemas.register_schema(name, schema)
+    }
+}
+
 /// One user's session: its own DataFusion settings over the engine's shared warehouse.
 pub struct Session {
     engine: Arc<Engine>,
@@ -101,12 +131,13 @@ impl std::fmt::Debug for Session {
 impl Session {
     pub(crate) fn new(engine: Arc<Engine>) -> Self {
         let ctx = SessionContext::new_with_config_rt(Engine::session_config(), Arc::clone(&engine.runtime));
-        let catalog = MemoryCatalogProvider::new();
+        let catalog = WarehouseCatalog {
+            schemas: MemoryCatalogProvider::new(),
+            system: Arc::new(SystemSchema { warehouse: Arc::clone(&engine.warehouse) }),
+        };
         catalog
             .register_schema(SCHEMA_NAME, Arc::clone(&engine.tables) as _)
             .expect("a memory catalog always accepts a schema");
-        let system = SystemSchema { warehouse: Arc::clone(&engine.warehouse) };
-        catalog.register_schema(SYSTEM_SCHEMA, Arc::new(system)).expect("a memory catalog always accepts a schema");
         ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
         Self { engine, ctx, read_only: false, as_of: std::sync::Mutex::new(None) }
     }

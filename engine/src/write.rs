@@ -90,7 +90,11 @@ pub(crate) async fn write(
                 continue;
             }
             let keys: Vec<_> = partition_indices.iter().map(|i| Arc::clone(batch.column(*i))).collect();
-            let ranges = if keys.is_empty() { vec![0..batch.num_rows()] } else { partition(&keys)?.ranges() };
+            let ranges = if keys.is_empty() {
+                std::iter::once(0..batch.num_rows()).collect()
+            } else {
+                partition(&keys)?.ranges()
+            };
             for range in ranges {
                 let part = batch.slice(range.start, range.end - range.start);
                 let folder = partition_folder(def, &partition_indices, &part)?;

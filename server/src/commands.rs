@@ -328,9 +328,12 @@ fn variable_name(name: &ObjectName) -> String {
 }
 
 /// The command a statement is, when the server answers it itself. Settings of the engine
-/// (`datafusion.*`) are left to the engine.
+/// (`datafusion.*`, `starhouse.*`) are left to the engine.
 pub(crate) fn command(statement: &SQLStatement) -> Option<Command> {
-    let engine_setting = |name: &str| name.to_ascii_lowercase().starts_with("datafusion.");
+    let engine_setting = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        name.starts_with("datafusion.") || name.starts_with("starhouse.")
+    };
     Some(match statement {
         SQLStatement::StartTransaction { .. } => Command::Begin,
         SQLStatement::Commit { .. } => Command::Commit,
@@ -362,6 +365,7 @@ pub(crate) fn command(statement: &SQLStatement) -> Option<Command> {
         }
         SQLStatement::Reset(reset) => match &reset.reset {
             Reset::ALL => Command::Reset(None),
+            Reset::ConfigurationParameter(name) if engine_setting(&variable_name(name)) => return None,
             Reset::ConfigurationParameter(name) => Command::Reset(Some(variable_name(name))),
         },
         SQLStatement::Discard { .. } => Command::DiscardAll,

@@ -19,7 +19,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{Cast, Expr, LogicalPlan, TryCast};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::sql::sqlparser::ast::Statement as SQLStatement;
+use datafusion::sql::sqlparser::ast::{CopyTarget, Statement as SQLStatement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::stream::BoxStream;
@@ -117,10 +117,16 @@ impl Shared {
     }
 }
 
-/// Statements that mean the same parsed as plain PostgreSQL as parsed by the engine: queries and
-/// what the server answers itself.
+/// Statements that mean the same parsed as plain PostgreSQL as parsed by the engine: queries,
+/// the COPYs the server streams itself, and what the server answers itself. (`COPY t FROM 'file'`
+/// is a load, which the engine parses.)
 fn runs_as_parsed(statement: &SQLStatement) -> bool {
-    matches!(statement, SQLStatement::Query(_) | SQLStatement::Copy { .. }) || commands::command(statement).is_some()
+    matches!(
+        statement,
+        SQLStatement::Query(_)
+            | SQLStatement::Copy { to: true, .. }
+            | SQLStatement::Copy { target: CopyTarget::Stdin, .. }
+    ) || commands::command(statement).is_some()
 }
 
 /// The state of one connection, kept in its session extensions.

@@ -66,7 +66,7 @@ fn plan(
     if !to {
         return Err(error(
             sqlstate::FEATURE_NOT_SUPPORTED,
-            "COPY FROM is not supported: declare the files with CREATE EXTERNAL TABLE",
+            "COPY FROM STDIN is not supported: load files with COPY table FROM 'file' or starhouse load",
         ));
     }
     if !matches!(target, CopyTarget::Stdout) {

@@ -2,6 +2,7 @@
 //! SQL files cannot show (persistence across processes, the demo warehouse).
 
 mod demo;
+mod loads;
 mod persistence;
 mod robustness;
 mod s3;

@@ -2,6 +2,8 @@
 
 use std::process::{Command, Output, Stdio};
 
+use starhouse_server::ServerOptions;
+
 use crate::TestServer;
 
 fn psql(server: &TestServer, args: &[&str]) -> Output {
@@ -148,4 +150,52 @@ fn psql_completes_table_names_at_the_prompt() {
     session.exp_string("10000").expect("and answers");
     session.send_line("\\q").expect("quit");
     session.exp_eof().expect("psql leaves");
+}
+
+#[test]
+fn psql_loads_with_insert_and_copy_from_a_file_and_reads_an_old_version() {
+    let server = TestServer::with(ServerOptions {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        allow_writes: true,
+        ..ServerOptions::default()
+    });
+    let csv = server.dir.path().join("visits.csv");
+    std::fs::write(&csv, "id,store_key,day\n2,1,2026-01-02\n3,2,2026-01-03\n").expect("write");
+    let script = server.dir.path().join("load.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE TABLE visits (id INT PRIMARY KEY, store_key INT REFERENCES dim_store (store_key), day DATE);
+             INSERT INTO visits VALUES (1, 1, DATE '2026-01-01');
+             SELECT max(version) AS before_copy FROM system.versions \\gset
+             COPY visits FROM '{}' (FORMAT csv, HEADER);
+             SELECT count(*) FROM visits;
+             SET starhouse.as_of = :before_copy;
+             SELECT count(*) FROM visits;
+             RESET starhouse.as_of;
+             SELECT tables, rows FROM system.loads WHERE tables = 'visits' ORDER BY version;\n",
+            csv.display()
+        ),
+    )
+    .expect("write");
+    let output = psql(&server, &["-A", "-t", "-f", script.to_str().expect("utf-8")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "CREATE TABLE\nINSERT 0 1\nCOPY 2\n3\nSET\n1\nRESET\nvisits|1\nvisits|2\n");
+
+    // Rejected loads carry PostgreSQL's integrity SQLSTATEs.
+    for (sql, code) in [
+        ("INSERT INTO visits VALUES (4, 999, DATE '2026-01-04')", "23503"),
+        ("INSERT INTO visits VALUES (1, 1, DATE '2026-01-04')", "23505"),
+        ("INSERT INTO visits VALUES (NULL, 1, DATE '2026-01-04')", "23502"),
+    ] {
+        let output = psql(&server, &["-v", "VERBOSITY=verbose", "-c", sql]);
+        assert!(!output.status.success(), "{sql}");
+        assert!(
+            stderr(&output).contains(&format!("ERROR:  {code}: load into visits rejected")),
+            "{sql}: {}",
+            stderr(&output)
+        );
+    }
+    let output = psql(&server, &["-A", "-t", "-c", "SELECT count(*) FROM visits"]);
+    assert_eq!(stdout(&output), "3\n", "{}", stderr(&output));
 }

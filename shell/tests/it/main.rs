@@ -2,6 +2,7 @@
 //! shell driven through a pseudo-terminal (`repl`).
 
 mod cli;
+mod loads;
 mod repl;
 mod s3;
 
