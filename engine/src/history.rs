@@ -21,7 +21,8 @@ use starhouse_catalog::{CatalogError, Change, TableDef, TableName, Version, Ware
 use crate::error::EngineError;
 use crate::session::{Output, Session};
 use crate::sql::AsOf;
-use crate::{Engine, location, write};
+use crate::write::{self, Writers};
+use crate::{Engine, location};
 
 /// The schema of the warehouse's own tables.
 pub const SYSTEM_SCHEMA: &str = "system";
@@ -293,7 +294,8 @@ pub(crate) async fn optimize(session: &Session, operation: &str, table: &TableNa
         let provider = crate::tables::build(warehouse.root(), &engine.runtime, &engine.parquet, &compacted)?;
         let state = session.context().state();
         let frame = session.context().read_table(provider)?;
-        let written = write::write(&state, warehouse.root(), def, frame).await?;
+        // One writer, so that the small files become as few large ones as the file size allows.
+        let written = write::write(&state, warehouse.root(), def, frame, Writers::One).await?;
         let result = warehouse
             .commit(operation, |current: &Version| {
                 let mut now = crate::load::managed_table(current, table.as_str())?.as_ref().clone();

@@ -36,7 +36,7 @@ use starhouse_catalog::{Change, Load, LoadedTable, TableDef, TableName, Version,
 
 use crate::error::{ConstraintKind, EngineError};
 use crate::session::{Output, Session};
-use crate::write::{self, Written};
+use crate::write::{self, Writers, Written};
 use crate::{Engine, tables};
 
 /// The file formats a load reads.
@@ -469,7 +469,7 @@ pub(crate) async fn load(
                 }
                 _ => input.rows,
             };
-            let files = match write::write(&state, warehouse.root(), def, rows).await {
+            let files = match write::write(&state, warehouse.root(), def, rows, Writers::PerPartition).await {
                 Ok(files) => files,
                 Err(error) => {
                     let error = match &input.csv {

@@ -11,11 +11,16 @@ use datafusion::arrow::compute::partition;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::Column as ColumnRef;
-use datafusion::execution::SessionState;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, SessionState};
 use datafusion::logical_expr::{Expr, SortExpr};
 use datafusion::parquet::arrow::AsyncArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::physical_expr::create_lex_ordering;
+use datafusion::physical_plan::ExecutionPlanProperties;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 use object_store::buffered::BufWriter;
@@ -58,12 +63,16 @@ impl Written {
     }
 }
 
-/// Writes `rows` (in the table's column order and types) as new files of `def`.
+/// Writes `rows` (in the table's column order and types) as new files of `def`, with one writer
+/// per partition of the rows' plan (each on a task of its own, so that encoding and compression
+/// use every core) or with one (see [`Writers`]). Each writer's rows are sorted by the partition
+/// columns and the table's sort order: a file need only be sorted within itself.
 pub(crate) async fn write(
     state: &SessionState,
     root: &WarehouseRoot,
     def: &TableDef,
     rows: DataFrame,
+    writers: Writers,
 ) -> Result<Written, EngineError> {
     let url = location::to_listing_url(root, &def.location)?;
     let store = state.runtime_env().object_store(&url)?;
@@ -76,44 +85,50 @@ pub(crate) async fn write(
     let mut order: Vec<SortExpr> =
         def.partition_columns.iter().map(|c| Expr::Column(ColumnRef::new_unqualified(c)).sort(true, true)).collect();
     order.extend(tables::sort_exprs(def));
-    let rows = if order.is_empty() { rows } else { rows.sort(order)? };
-    let mut stream = rows.execute_stream().await?;
-    let mut writer = FileWriter::new(Arc::clone(&store), url.prefix().clone(), Arc::clone(&write_schema));
-    let mut written = Vec::new();
+    let mut plan = rows.create_physical_plan().await?;
+    if writers == Writers::One && plan.output_partitioning().partition_count() > 1 {
+        plan = Arc::new(CoalescePartitionsExec::new(plan));
+    }
+    if let Some(ordering) = create_lex_ordering(&plan.schema(), &[order], state.execution_props())?.into_iter().next() {
+        plan = Arc::new(SortExec::new(ordering, plan).with_preserve_partitioning(true));
+    }
     let partition_indices: Vec<usize> =
         def.partition_columns.iter().filter_map(|name| def.columns.iter().position(|c| &c.name == name)).collect();
-    let file_indices: Vec<usize> = (0..def.columns.len()).filter(|i| !partition_indices.contains(i)).collect();
-    let result = async {
-        while let Some(batch) = stream.next().await {
-            let batch = batch?;
-            if batch.num_rows() == 0 {
-                continue;
+    let layout = Arc::new(Layout {
+        file_indices: (0..def.columns.len()).filter(|i| !partition_indices.contains(i)).collect(),
+        partition_columns: def.partition_columns.iter().cloned().zip(partition_indices).collect(),
+        schema: write_schema,
+    });
+    let prefix = format!("{:016x}", rand::random::<u64>());
+    let task = state.task_ctx();
+    let mut writers = Vec::new();
+    for partition in 0..plan.output_partitioning().partition_count() {
+        let stream = plan.execute(partition, Arc::clone(&task))?;
+        let name = format!("{prefix}-{partition}");
+        let writer = FileWriter::new(Arc::clone(&store), url.prefix().clone(), Arc::clone(&layout.schema), name);
+        writers.push(tokio::spawn(write_stream(stream, writer, Arc::clone(&layout))));
+    }
+    let mut written = Vec::new();
+    let mut failure = None;
+    for writer in writers {
+        match writer.await {
+            Ok((files, result)) => {
+                written.extend(files);
+                if let Err(error) = result {
+                    failure.get_or_insert(error);
+                }
             }
-            let keys: Vec<_> = partition_indices.iter().map(|i| Arc::clone(batch.column(*i))).collect();
-            let ranges = if keys.is_empty() {
-                std::iter::once(0..batch.num_rows()).collect()
-            } else {
-                partition(&keys)?.ranges()
-            };
-            for range in ranges {
-                let part = batch.slice(range.start, range.end - range.start);
-                let folder = partition_folder(def, &partition_indices, &part)?;
-                let data = RecordBatch::try_new(
-                    Arc::clone(&write_schema),
-                    file_indices.iter().map(|i| Arc::clone(part.column(*i))).collect(),
-                )?;
-                writer.write(&folder, &data, &mut written).await?;
+            Err(panicked) => {
+                failure.get_or_insert(EngineError::DataFusion(DataFusionError::External(Box::new(panicked))));
             }
         }
-        writer.finish(&mut written).await
     }
-    .await;
+    written.sort_by(|a, b| a.location.cmp(&b.location));
     let paths: Vec<Path> = written.iter().map(|meta: &ObjectMeta| meta.location.clone()).collect();
-    if let Err(error) = result {
-        Written { files: Vec::new(), paths, store }.discard().await;
-        return Err(error);
-    }
-    let files = stats::collect(state, &store, &url, &file_schema, &written).await;
+    let files = match failure {
+        Some(error) => Err(error),
+        None => stats::collect(state, &store, &url, &file_schema, &written).await,
+    };
     match files {
         Ok(files) => Ok(Written { files, paths, store }),
         Err(error) => {
@@ -123,11 +138,63 @@ pub(crate) async fn write(
     }
 }
 
+/// How many files are written at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writers {
+    /// One per partition of the rows' plan: as fast as the cores allow (loads).
+    PerPartition,
+    /// One: as few files as the file size allows (`OPTIMIZE`).
+    One,
+}
+
+/// How rows are laid out in files: the stored columns (by index in the table) and the partition
+/// columns (name and index), which become folders.
+struct Layout {
+    file_indices: Vec<usize>,
+    partition_columns: Vec<(String, usize)>,
+    schema: SchemaRef,
+}
+
+/// Writes one stream's rows; returns the files it closed, also when it fails (to remove them).
+async fn write_stream(
+    mut stream: SendableRecordBatchStream,
+    mut writer: FileWriter,
+    layout: Arc<Layout>,
+) -> (Vec<ObjectMeta>, Result<(), EngineError>) {
+    let mut written = Vec::new();
+    let result = async {
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let keys: Vec<_> = layout.partition_columns.iter().map(|(_, i)| Arc::clone(batch.column(*i))).collect();
+            let ranges = if keys.is_empty() {
+                std::iter::once(0..batch.num_rows()).collect()
+            } else {
+                partition(&keys)?.ranges()
+            };
+            for range in ranges {
+                let part = batch.slice(range.start, range.end - range.start);
+                let folder = partition_folder(&layout.partition_columns, &part)?;
+                let data = RecordBatch::try_new(
+                    Arc::clone(&layout.schema),
+                    layout.file_indices.iter().map(|i| Arc::clone(part.column(*i))).collect(),
+                )?;
+                writer.write(&folder, &data, &mut written).await?;
+            }
+        }
+        writer.finish(&mut written).await
+    }
+    .await;
+    (written, result)
+}
+
 /// The folder of the partition a slice of rows (all with the same partition values) belongs to:
 /// `year=2024/region=North/`, or nothing for an unpartitioned table.
-fn partition_folder(def: &TableDef, indices: &[usize], rows: &RecordBatch) -> Result<String, EngineError> {
+fn partition_folder(columns: &[(String, usize)], rows: &RecordBatch) -> Result<String, EngineError> {
     let mut folder = String::new();
-    for (name, index) in def.partition_columns.iter().zip(indices) {
+    for (name, index) in columns {
         let column = rows.column(*index);
         let value = if column.is_null(0) {
             HIVE_NULL.to_string()
@@ -147,14 +214,14 @@ struct FileWriter {
     store: Arc<dyn ObjectStore>,
     folder: Path,
     schema: SchemaRef,
-    /// This load's prefix for file names: random, so no two writers choose the same name.
+    /// This writer's prefix for file names: random per load, so no two writers choose the same
+    /// name.
     prefix: String,
     open: Option<(String, Path, AsyncArrowWriter<BufWriter>)>,
 }
 
 impl FileWriter {
-    fn new(store: Arc<dyn ObjectStore>, folder: Path, schema: SchemaRef) -> Self {
-        let prefix = format!("{:016x}", rand::random::<u64>());
+    fn new(store: Arc<dyn ObjectStore>, folder: Path, schema: SchemaRef, prefix: String) -> Self {
         Self { store, folder, schema, prefix, open: None }
     }
 
