@@ -153,7 +153,7 @@ fn take_declarations(columns: &mut [ColumnDef], table_constraints: &mut Vec<Tabl
 }
 
 /// The folder of a managed table, relative to the warehouse root.
-fn managed_location(name: &TableName) -> String {
+pub(crate) fn managed_location(name: &TableName) -> String {
     format!("tables/{name}/")
 }
 

@@ -21,6 +21,7 @@ mod load;
 mod location;
 mod managed;
 mod parquet;
+mod rejects;
 mod session;
 pub mod sql;
 mod stats;

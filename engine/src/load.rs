@@ -96,6 +96,9 @@ pub struct LoadOptions {
     /// Load only rows whose value in this column is above the last load's watermark (for the
     /// same table and files), and remember the new one.
     pub since: Option<String>,
+    /// Rows that violate a constraint go to `<table>_rejects` and the rest commits, rather than
+    /// the whole load being rejected.
+    pub rejects: bool,
     pub read: ReadOptions,
 }
 
@@ -107,12 +110,11 @@ pub enum LoadOutcome {
         version: u64,
         rows: u64,
         files: u64,
+        /// Rows written to rejects tables (with [`LoadOptions::rejects`]), not counted in `rows`.
+        rejected: u64,
     },
     /// A load with this id committed before, in `version`; nothing was loaded.
-    AlreadyLoaded {
-        id: String,
-        version: u64,
-    },
+    AlreadyLoaded { id: String, version: u64 },
 }
 
 impl LoadOutcome {
@@ -448,6 +450,7 @@ pub(crate) async fn load(
 ) -> Result<LoadOutcome, EngineError> {
     let started = Instant::now();
     let started_at = Utc::now();
+    let targets: Vec<TableName> = inputs.iter().map(|i| i.table.clone()).collect();
     let warehouse = session.engine().warehouse();
     let version = warehouse.refresh().await?;
     let id = options.id.clone().unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
@@ -480,6 +483,11 @@ pub(crate) async fn load(
                 }
             };
             written.push((Arc::clone(def), files));
+        }
+        if options.rejects {
+            written =
+                crate::rejects::separate(session.engine(), &state, &version, std::mem::take(&mut written), &id).await?;
+            return Ok(());
         }
         check(session.engine(), &state, &version, &written).await
     }
@@ -528,7 +536,15 @@ pub(crate) async fn load(
             }
             let mut changes = Vec::new();
             for table in &tables {
-                let mut def = managed_table(current, table.table.as_str())?.as_ref().clone();
+                let mut def = match written.iter().find(|(d, _)| d.name == table.table) {
+                    // A rejects table this load creates.
+                    Some((new, _))
+                        if !version.tables.contains_key(&new.name) && !current.tables.contains_key(&new.name) =>
+                    {
+                        TableDef { files: Vec::new(), ..new.as_ref().clone() }
+                    }
+                    _ => managed_table(current, table.table.as_str())?.as_ref().clone(),
+                };
                 let ours = written.iter().filter(|(d, _)| d.name == table.table);
                 for (at_write, files) in ours {
                     if def.columns != at_write.columns || def.partition_columns != at_write.partition_columns {
@@ -546,12 +562,17 @@ pub(crate) async fn load(
         })
         .await;
     match (committed, committed_before) {
-        (Ok(version), None) => Ok(LoadOutcome::Loaded {
-            id,
-            version: version.number,
-            rows: tables.iter().map(|t| t.rows).sum(),
-            files: tables.iter().map(|t| t.files).sum(),
-        }),
+        (Ok(version), None) => {
+            let (loaded, rejected): (Vec<&LoadedTable>, Vec<&LoadedTable>) =
+                tables.iter().partition(|t| targets.contains(&t.table));
+            Ok(LoadOutcome::Loaded {
+                id,
+                version: version.number,
+                rows: loaded.iter().map(|t| t.rows).sum(),
+                files: loaded.iter().map(|t| t.files).sum(),
+                rejected: rejected.iter().map(|t| t.rows).sum(),
+            })
+        }
         (Ok(_), Some(version)) => {
             discard(written).await;
             Ok(LoadOutcome::AlreadyLoaded { id, version })
@@ -609,6 +630,17 @@ fn new_watermark(
 /// How many sample rows a rejected load shows.
 const SAMPLES: usize = 5;
 
+/// A context of its own, with the session's settings, where the tables under check are
+/// registered by the names the checks' queries use.
+pub(crate) fn check_context(engine: &Arc<Engine>, state: &SessionState) -> SessionContext {
+    SessionContext::new_with_config_rt(
+        datafusion::prelude::SessionConfig::from(state.config_options().as_ref().clone())
+            .with_default_catalog_and_schema("datafusion", "public")
+            .with_create_default_catalog_and_schema(true),
+        Arc::clone(&engine.runtime),
+    )
+}
+
 /// Checks the tables' constraints on the rows the load adds, against the tables as they will be
 /// once it commits (a fact's keys may reference dimension rows loaded with it).
 async fn check(
@@ -617,13 +649,7 @@ async fn check(
     version: &Version,
     written: &[(Arc<TableDef>, Written)],
 ) -> Result<(), EngineError> {
-    // A context of its own, where the tables under check are registered by the names below.
-    let ctx = SessionContext::new_with_config_rt(
-        datafusion::prelude::SessionConfig::from(state.config_options().as_ref().clone())
-            .with_default_catalog_and_schema("datafusion", "public")
-            .with_create_default_catalog_and_schema(true),
-        Arc::clone(&engine.runtime),
-    );
+    let ctx = check_context(engine, state);
     let after = |name: &TableName| -> Result<Arc<TableDef>, EngineError> {
         let mut def = version.table(name.as_str())?.as_ref().clone();
         for (d, files) in written.iter().filter(|(d, _)| &d.name == name) {
@@ -682,15 +708,15 @@ async fn check(
     Ok(())
 }
 
-fn quote(name: &str) -> String {
+pub(crate) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn quoted_list(names: &[String]) -> String {
+pub(crate) fn quoted_list(names: &[String]) -> String {
     names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(", ")
 }
 
-fn join_on(left: &str, left_columns: &[String], right: &str, right_columns: &[String]) -> String {
+pub(crate) fn join_on(left: &str, left_columns: &[String], right: &str, right_columns: &[String]) -> String {
     left_columns
         .iter()
         .zip(right_columns)

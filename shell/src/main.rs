@@ -166,6 +166,11 @@ enum Command {
         #[arg(long, value_name = "COLUMN")]
         since: Option<String>,
 
+        /// Rows that violate a NOT NULL, primary key or foreign key go to TABLE_rejects (with the
+        /// reason and the load id) and the others load, instead of the whole load failing.
+        #[arg(long)]
+        rejects: bool,
+
         /// The files' format, when their extensions do not say it.
         #[arg(long, value_enum)]
         format: Option<LoadFormat>,
@@ -217,8 +222,11 @@ fn load_targets(args: &[String]) -> Result<Vec<LoadTarget>> {
 /// `starhouse load ...`: says what it loaded, or that the load id was loaded before.
 async fn load(engine: &Arc<Engine>, targets: &[LoadTarget], options: &LoadOptions) -> Result<()> {
     match engine.session().load(targets, options).await? {
-        LoadOutcome::Loaded { id, version, rows, files } => {
+        LoadOutcome::Loaded { id, version, rows, files, rejected } => {
             eprintln!("Loaded {rows} rows in {files} files as version {version} (load {id})");
+            if rejected > 0 {
+                eprintln!("Rejected {rejected} rows: they are in the tables' _rejects tables, with the reasons");
+            }
         }
         LoadOutcome::AlreadyLoaded { id, version } => {
             eprintln!("Load {id} was committed before, in version {version}: nothing loaded");
@@ -364,7 +372,7 @@ fn run(args: Args) -> Result<ExitCode> {
             runtime.block_on(manage_users(&engine, action))?;
             return Ok(ExitCode::SUCCESS);
         }
-        Some(Command::Load { targets, load_id, since, format, no_header, delimiter }) => {
+        Some(Command::Load { targets, load_id, since, rejects, format, no_header, delimiter }) => {
             let delimiter = u8::try_from(*delimiter)
                 .ok()
                 .filter(u8::is_ascii)
@@ -372,6 +380,7 @@ fn run(args: Args) -> Result<ExitCode> {
             let options = LoadOptions {
                 id: load_id.clone(),
                 since: since.clone(),
+                rejects: *rejects,
                 read: ReadOptions {
                     format: format.map(|f| match f {
                         LoadFormat::Csv => FileFormat::Csv,

@@ -276,3 +276,43 @@ async fn optimize_compacts_small_files_and_vacuum_removes_only_what_no_version_u
         session.sql(&format!("RESTORE TABLE events TO VERSION {before}")).await.expect_err("its files are gone");
     assert!(error.to_string().contains("20 of its files are gone"), "{error}");
 }
+
+#[tokio::test]
+async fn with_rejects_the_violating_rows_go_to_a_rejects_table_and_the_rest_commits() {
+    let test = TestEngine::new().await;
+    let data = Path::new(&test.data);
+    let session = test.engine.session();
+    session.sql(STAR).await.expect("the star is created");
+    let stores = write(data, "stores.csv", "store_key,name\n1,North\n2,\n3,East\n3,Again\n4,West\n");
+    let sales = write(
+        data,
+        "sales.csv",
+        "sale_id,store_key,amount,sold_at\n1,1,1,2026-01-01 10:00:00\n2,2,2,2026-01-01 10:00:00\n3,9,3,2026-01-01 10:00:00\n4,4,4,2026-01-01 10:00:00\n",
+    );
+    let targets = [target("dim_store", &[&stores]), target("fact_sales", &[&sales])];
+    let options = LoadOptions { id: Some("with-rejects".into()), rejects: true, ..LoadOptions::default() };
+    let outcome = session.load(&targets, &options).await.expect("the load commits what is valid");
+    let LoadOutcome::Loaded { rows, rejected, .. } = outcome else { panic!("loaded, got {outcome:?}") };
+    // Stores 1 and 4 are valid; 2 has no name, 3 twice. Sales 1 and 4 reference valid stores; sale
+    // 2's store was rejected, sale 3's does not exist.
+    assert_eq!((rows, rejected), (4, 5));
+    let kept = session.sql("SELECT store_key FROM dim_store ORDER BY 1").await.expect("read");
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&kept).expect("formats").to_string();
+    assert!(text.contains("| 1         |") && text.contains("| 4         |") && !text.contains("| 3 "), "{text}");
+    assert_eq!(number(&session, "SELECT count(*) FROM fact_sales WHERE sale_id IN (1, 4)").await, 2);
+    let reasons = session
+        .sql("SELECT sale_id, reason, load_id FROM fact_sales_rejects ORDER BY sale_id")
+        .await
+        .expect("the rejects table is queryable");
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&reasons).expect("formats").to_string();
+    assert!(text.contains("| 2       | (store_key) not in dim_store | with-rejects |"), "{text}");
+    assert!(text.contains("| 3       | (store_key) not in dim_store | with-rejects |"), "{text}");
+    assert_eq!(number(&session, "SELECT count(*) FROM dim_store_rejects WHERE reason = 'name is NULL'").await, 1);
+    assert_eq!(
+        number(&session, "SELECT count(*) FROM dim_store_rejects WHERE reason = 'duplicate primary key (store_key)'")
+            .await,
+        2
+    );
+    // One commit for the four tables.
+    assert_eq!(number(&session, "SELECT count(*) FROM system.versions WHERE load_id = 'with-rejects'").await, 1);
+}
