@@ -156,6 +156,10 @@ pub struct TableDef {
     /// has not committed yet) is never read.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub managed: bool,
+    /// A type 2 slowly changing dimension: loads keep every version of a row (with `valid_from`,
+    /// `valid_to` and `is_current`), and the primary key is unique among the current rows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scd2: bool,
     /// The data files with their statistics. For a managed table, its data; for a table over
     /// files that other tools write, the files as of its creation or its last `ANALYZE` (files
     /// added since are read when queried).
@@ -177,6 +181,7 @@ impl TableDef {
             foreign_keys: Vec::new(),
             comment: None,
             managed: false,
+            scd2: false,
             files: Vec::new(),
         }
     }

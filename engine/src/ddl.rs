@@ -180,13 +180,13 @@ pub(crate) async fn create_table(
     let order_by = create.order_by.take();
     let partition_by = create.partition_by.take();
     let comment = create.comment.take();
-    let role = match std::mem::replace(&mut create.table_options, CreateTableOptions::None) {
-        CreateTableOptions::None => None,
-        CreateTableOptions::With(options) => role_option(&options)?,
+    let (role, scd2) = match std::mem::replace(&mut create.table_options, CreateTableOptions::None) {
+        CreateTableOptions::None => (None, false),
+        CreateTableOptions::With(options) => table_options(&options)?,
         other => {
             return Err(EngineError::unsupported(
                 format!("the table options {other}"),
-                "CREATE TABLE takes WITH (role = 'fact' | 'dimension')",
+                "CREATE TABLE takes WITH (role = 'fact' | 'dimension', scd = 2)",
             ));
         }
     };
@@ -209,9 +209,14 @@ pub(crate) async fn create_table(
             column
         })
         .collect();
+    let mut columns = columns;
+    if scd2 {
+        columns.extend(crate::scd::history_columns());
+    }
     let mut def = TableDef::new(name.clone(), columns, managed_location(&name));
     def.managed = true;
     def.role = role;
+    def.scd2 = scd2;
     def.comment = comment.map(|c| match c {
         CommentDef::WithEq(text) | CommentDef::WithoutEq(text) => text,
     });
@@ -235,6 +240,12 @@ pub(crate) async fn create_table(
     for constraint in &declarations.constraints {
         let key = key_from_constraint(&def, constraint)?;
         add_key(&mut def, key)?;
+    }
+    if def.scd2 && def.primary_key.is_none() {
+        return Err(EngineError::unsupported(
+            format!("a type 2 dimension without a primary key ({name})"),
+            "declare the business key as the primary key: loads version rows by it",
+        ));
     }
     // A declared key column cannot hold NULL, as in PostgreSQL.
     let key_columns: Vec<String> = def.primary_key.iter().flat_map(|pk| pk.columns.clone()).collect();
@@ -267,11 +278,24 @@ pub(crate) async fn create_table(
     Ok(Output::Command(TAG.into()))
 }
 
-/// `role = 'fact'` among `WITH (...)` options.
-fn role_option(options: &[SqlOption]) -> Result<Option<Role>, EngineError> {
+/// `role = 'fact'` and `scd = 2` among `WITH (...)` options.
+fn table_options(options: &[SqlOption]) -> Result<(Option<Role>, bool), EngineError> {
     let mut role = None;
+    let mut scd2 = false;
     for option in options {
         match option {
+            SqlOption::KeyValue { key, value } if normalize(key) == "scd" => {
+                scd2 = match value.to_string().trim_matches('\'').to_lowercase().as_str() {
+                    "2" | "type2" | "type 2" => true,
+                    "1" | "0" | "none" => false,
+                    _ => {
+                        return Err(EngineError::unsupported(
+                            format!("scd = {value}"),
+                            "a dimension is type 2 (scd = 2), or overwritten (scd = 1, the default)",
+                        ));
+                    }
+                };
+            }
             SqlOption::KeyValue { key, value } if normalize(key) == "role" => {
                 let text = value.to_string().trim_matches('\'').to_lowercase();
                 role = match text.as_str() {
@@ -289,12 +313,12 @@ fn role_option(options: &[SqlOption]) -> Result<Option<Role>, EngineError> {
             other => {
                 return Err(EngineError::unsupported(
                     format!("the table option {other}"),
-                    "CREATE TABLE takes WITH (role = 'fact' | 'dimension')",
+                    "CREATE TABLE takes WITH (role = 'fact' | 'dimension', scd = 2)",
                 ));
             }
         }
     }
-    Ok(role)
+    Ok((role, scd2))
 }
 
 /// The column names of an `ORDER BY` or `PARTITION BY` list.

@@ -22,6 +22,7 @@ mod location;
 mod managed;
 mod parquet;
 mod rejects;
+mod scd;
 mod session;
 pub mod sql;
 mod stats;

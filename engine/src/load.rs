@@ -37,7 +37,7 @@ use starhouse_catalog::{Change, Load, LoadedTable, TableDef, TableName, Version,
 use crate::error::{ConstraintKind, EngineError};
 use crate::session::{Output, Session};
 use crate::write::{self, Writers, Written};
-use crate::{Engine, tables};
+use crate::{Engine, scd, tables};
 
 /// The file formats a load reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,10 +146,10 @@ pub(crate) async fn read_files(
 ) -> Result<Vec<Input>, EngineError> {
     let mut inputs = Vec::new();
     for target in targets {
-        let def = managed_table(version, &target.table)?;
+        let def = scd::loaded(managed_table(version, &target.table)?);
         for file in &target.files {
             let (rows, format) =
-                read_file(session.context(), def, file, options).await.map_err(|error| match error {
+                read_file(session.context(), &def, file, options).await.map_err(|error| match error {
                     // Already says which file.
                     EngineError::LoadSchemaMismatch { .. } => error,
                     error => EngineError::LoadFile { file: file.clone(), error: Box::new(error) },
@@ -416,10 +416,36 @@ pub(crate) async fn insert(session: &Session, operation: &str, dml: &DmlStatemen
         }
         other => Ok(Transformed::no(other)),
     })?;
-    let rows = fit(def, "INSERT", DataFrame::new(session.context().state(), input.data))?;
+    let rows = DataFrame::new(session.context().state(), input.data);
+    let loaded = scd::loaded(def);
+    let rows = if def.scd2 {
+        // DataFusion fills the history columns with NULL; the load sets them.
+        rows.select_columns(&loaded.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>())?
+    } else {
+        rows
+    };
+    let rows = fit(&loaded, "INSERT", rows)?;
     let input = Input { table: def.name.clone(), source: "INSERT".into(), rows, csv: None };
     let outcome = load(session, operation, "INSERT", vec![input], &LoadOptions::default()).await?;
     Ok(Output::Command(format!("INSERT 0 {}", outcome.rows())))
+}
+
+/// A type 2 dimension is written anew by a load: its inputs (several files) become one.
+fn merge_scd2_inputs(version: &Version, inputs: Vec<Input>) -> Result<Vec<Input>, EngineError> {
+    let mut merged: Vec<Input> = Vec::new();
+    for input in inputs {
+        let scd2 = version.tables.get(&input.table).is_some_and(|d| d.scd2);
+        match merged.iter_mut().find(|m| scd2 && m.table == input.table) {
+            Some(into) => {
+                let rows = std::mem::replace(&mut into.rows, input.rows.clone());
+                into.rows = rows.union(input.rows)?;
+                into.source = format!("{}, {}", into.source, input.source);
+                into.csv = None;
+            }
+            None => merged.push(input),
+        }
+    }
+    Ok(merged)
 }
 
 /// Whether a source column of type `from` loads into a column of type `to`: within the same kind
@@ -462,6 +488,13 @@ pub(crate) async fn load(
         None => None,
     };
     let state = session.context().state();
+    let inputs = merge_scd2_inputs(&version, inputs)?;
+    if options.rejects && inputs.iter().any(|i| version.tables.get(&i.table).is_some_and(|d| d.scd2)) {
+        return Err(EngineError::unsupported(
+            "--rejects with a type 2 dimension",
+            "load the dimension without --rejects: its rows are versioned, not appended",
+        ));
+    }
     let mut written: Vec<(Arc<TableDef>, Written)> = Vec::new();
     let result = async {
         for input in inputs {
@@ -472,16 +505,29 @@ pub(crate) async fn load(
                 }
                 _ => input.rows,
             };
-            let files = match write::write(&state, warehouse.root(), def, rows, Writers::PerPartition).await {
+            let (rows, new_rows) = match def.scd2 {
+                true => {
+                    let (rows, versions) = scd::versioned(session.engine(), &state, def, rows, started_at).await?;
+                    (rows, Some(versions))
+                }
+                false => (rows, None),
+            };
+            let mut files = match write::write(&state, warehouse.root(), def, rows, Writers::PerPartition).await {
                 Ok(files) => files,
                 Err(error) => {
                     let error = match &input.csv {
-                        Some(read) => bad_value(session.context(), &input.source, def, read).await.unwrap_or(error),
+                        Some(read) => {
+                            bad_value(session.context(), &input.source, &scd::loaded(def), read).await.unwrap_or(error)
+                        }
                         None => error,
                     };
                     return Err(EngineError::LoadFile { file: input.source.clone(), error: Box::new(error) });
                 }
             };
+            if def.scd2 {
+                files.replaces = Some(def.files.clone());
+                files.new_rows = new_rows;
+            }
             written.push((Arc::clone(def), files));
         }
         if options.rejects {
@@ -552,6 +598,15 @@ pub(crate) async fn load(
                             format!("loading into {} while its columns change", def.name),
                             "another session altered the table during the load; run the load again",
                         ));
+                    }
+                    if let Some(replaced) = &files.replaces {
+                        if &def.files != replaced {
+                            return Err(EngineError::unsupported(
+                                format!("loading {} while another load changes it", def.name),
+                                "a type 2 dimension is written anew by each load; run the load again",
+                            ));
+                        }
+                        def.files.clear();
                     }
                     def.files.extend(files.files.iter().cloned());
                 }
@@ -654,6 +709,9 @@ async fn check(
         let mut def = version.table(name.as_str())?.as_ref().clone();
         for (d, files) in written.iter().filter(|(d, _)| &d.name == name) {
             debug_assert_eq!(d.name, def.name);
+            if files.replaces.is_some() {
+                def.files.clear();
+            }
             def.files.extend(files.files.iter().cloned());
         }
         Ok(Arc::new(def))
@@ -685,8 +743,10 @@ async fn check(
         if let Some(pk) = &def.primary_key {
             let keys = quoted_list(&pk.columns);
             let on = join_on("w", &pk.columns, "a", &pk.columns);
+            // A type 2 dimension's key is unique among its current rows.
+            let current = if def.scd2 { format!(" AND w.{0} AND a.{0}", scd::IS_CURRENT) } else { String::new() };
             let sql = format!(
-                "SELECT {keys} FROM whole w WHERE EXISTS (SELECT 1 FROM added a WHERE {on}) \
+                "SELECT {keys} FROM whole w WHERE EXISTS (SELECT 1 FROM added a WHERE {on}{current}) \
                  GROUP BY {keys} HAVING count(*) > 1"
             );
             violations(&ctx, def, ConstraintKind::PrimaryKey, &pk.name, &sql).await?;

@@ -12,7 +12,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{ResetStatement, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    Expr as SqlExpr, ObjectName, ObjectType, Set, Statement as SQLStatement, Value as SqlValue,
+    Expr as SqlExpr, ObjectName, ObjectType, Set, Statement as SQLStatement, TableObject, Value as SqlValue,
 };
 use futures::TryStreamExt;
 use starhouse_catalog::TableName;
@@ -226,6 +226,25 @@ impl Session {
                 DFStatement::Statement(statement) => match *statement {
                     SQLStatement::AlterTable(alter) => ddl::alter_table(self, &operation, alter).await,
                     SQLStatement::CreateTable(create) => ddl::create_table(self, &operation, create).await,
+                    SQLStatement::Insert(mut insert) => {
+                        // Rows for a type 2 dimension have its declared columns; the load adds
+                        // the history columns.
+                        if let (TableObject::TableName(name), true) = (&insert.table, insert.columns.is_empty())
+                            && let Some(def) = ddl::table_name(name).ok().and_then(|n| version.tables.get(&n).cloned())
+                            && def.scd2
+                        {
+                            insert.columns = crate::scd::declared(&def)
+                                .columns
+                                .iter()
+                                .map(|c| {
+                                    ObjectName::from(vec![datafusion::sql::sqlparser::ast::Ident::with_quote(
+                                        '"', &c.name,
+                                    )])
+                                })
+                                .collect();
+                        }
+                        self.run_datafusion(DFStatement::Statement(Box::new(SQLStatement::Insert(insert)))).await
+                    }
                     SQLStatement::Set(Set::SingleAssignment { variable, values, .. }) if is_as_of(&variable) => {
                         let value = match values.as_slice() {
                             [SqlExpr::Value(value)] => match &value.value {

@@ -124,7 +124,8 @@ pub(crate) fn sort_exprs(def: &TableDef) -> Vec<SortExpr> {
 /// The declared keys that DataFusion can use: the primary key (foreign keys have no DataFusion
 /// counterpart; the star planner reads them from the catalog).
 fn constraints(def: &TableDef) -> Constraints {
-    let Some(pk) = &def.primary_key else {
+    // A type 2 dimension's key is unique among its current rows only: no constraint for the planner.
+    let Some(pk) = def.primary_key.as_ref().filter(|_| !def.scd2) else {
         return Constraints::default();
     };
     let indices: Option<Vec<usize>> =

@@ -45,11 +45,21 @@ pub(crate) struct Written {
     /// Where they are, to remove them if the load does not commit.
     pub paths: Vec<Path>,
     pub store: Arc<dyn ObjectStore>,
+    /// The table's files these replace, rather than add to (a type 2 dimension written anew).
+    pub replaces: Option<Vec<DataFile>>,
+    /// The rows the load brought, when not every written row is one (a type 2 dimension's new
+    /// versions).
+    pub new_rows: Option<u64>,
 }
 
 impl Written {
+    fn new(files: Vec<DataFile>, paths: Vec<Path>, store: Arc<dyn ObjectStore>) -> Self {
+        Self { files, paths, store, replaces: None, new_rows: None }
+    }
+
+    /// The rows the load brought.
     pub fn rows(&self) -> u64 {
-        self.files.iter().map(|f| f.rows).sum()
+        self.new_rows.unwrap_or_else(|| self.files.iter().map(|f| f.rows).sum())
     }
 
     /// Removes the files (a load that did not commit). Failures are logged: an orphan file is
@@ -130,9 +140,9 @@ pub(crate) async fn write(
         None => stats::collect(state, &store, &url, &file_schema, &written).await,
     };
     match files {
-        Ok(files) => Ok(Written { files, paths, store }),
+        Ok(files) => Ok(Written::new(files, paths, store)),
         Err(error) => {
-            Written { files: Vec::new(), paths, store }.discard().await;
+            Written::new(Vec::new(), paths, store).discard().await;
             Err(error)
         }
     }
