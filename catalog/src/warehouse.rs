@@ -4,7 +4,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use futures::TryStreamExt;
 
 use crate::error::CatalogError;
@@ -166,10 +166,12 @@ impl Warehouse {
         Ok(versions)
     }
 
-    /// The version that was current at `time`: the newest committed at or before it.
+    /// The version that was current at `time`: the newest committed at or before it. Commit times
+    /// count to the microsecond, as they are shown (`system.versions`), so that a time copied from
+    /// there names its own version.
     pub async fn version_at(&self, time: DateTime<Utc>) -> Result<Arc<Version>, CatalogError> {
         let history = self.history().await?;
-        let Some(commit) = history.iter().rev().find(|c| c.committed_at <= time) else {
+        let Some(commit) = history.iter().rev().find(|c| c.committed_at.trunc_subsecs(6) <= time) else {
             let first = history.first().map(|c| c.committed_at.to_rfc3339()).unwrap_or_default();
             return Err(CatalogError::BeforeHistory { time: time.to_rfc3339(), first });
         };

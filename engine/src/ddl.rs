@@ -152,6 +152,43 @@ fn take_declarations(columns: &mut [ColumnDef], table_constraints: &mut Vec<Tabl
     Declarations { constraints, column_comments }
 }
 
+/// Whether a `CREATE` has nothing to do (the table exists, and `IF NOT EXISTS` was said); an
+/// error if the table exists and is not to be replaced either.
+fn nothing_to_create(
+    session: &Session,
+    name: &TableName,
+    if_not_exists: bool,
+    or_replace: bool,
+) -> Result<bool, EngineError> {
+    if !session.engine().warehouse().current().tables.contains_key(name) || or_replace && !if_not_exists {
+        return Ok(false);
+    }
+    if if_not_exists {
+        return Ok(true);
+    }
+    Err(CatalogError::TableExists { name: name.to_string() }.into())
+}
+
+/// Commits a new table (or, with `or_replace`, a table's new definition).
+async fn commit_new_table(
+    session: &Session,
+    operation: &str,
+    def: &TableDef,
+    or_replace: bool,
+) -> Result<(), EngineError> {
+    session
+        .engine()
+        .warehouse()
+        .commit(operation, |current: &Version| {
+            if current.tables.contains_key(&def.name) && !or_replace {
+                return Err(CatalogError::TableExists { name: def.name.to_string() }.into());
+            }
+            Ok::<_, EngineError>(vec![Change::put(def.clone())])
+        })
+        .await?;
+    Ok(())
+}
+
 /// The folder of a managed table, relative to the warehouse root.
 pub(crate) fn managed_location(name: &TableName) -> String {
     format!("tables/{name}/")
@@ -169,13 +206,8 @@ pub(crate) async fn create_table(
     const TAG: &str = "CREATE TABLE";
     let name = table_name(&create.name)?;
     let (if_not_exists, or_replace) = (create.if_not_exists, create.or_replace);
-    if session.engine().warehouse().current().tables.contains_key(&name) {
-        if if_not_exists {
-            return Ok(Output::Command(TAG.into()));
-        }
-        if !or_replace {
-            return Err(CatalogError::TableExists { name: name.to_string() }.into());
-        }
+    if nothing_to_create(session, &name, if_not_exists, or_replace)? {
+        return Ok(Output::Command(TAG.into()));
     }
     let order_by = create.order_by.take();
     let partition_by = create.partition_by.take();
@@ -258,16 +290,7 @@ pub(crate) async fn create_table(
         LogicalPlan::EmptyRelation(_) => None,
         input => Some(input.clone()),
     };
-    session
-        .engine()
-        .warehouse()
-        .commit(operation, |current: &Version| {
-            if current.tables.contains_key(&def.name) && !or_replace {
-                return Err(CatalogError::TableExists { name: def.name.to_string() }.into());
-            }
-            Ok::<_, EngineError>(vec![Change::put(def.clone())])
-        })
-        .await?;
+    commit_new_table(session, operation, &def, or_replace).await?;
     if let Some(query) = query {
         let rows = DataFrame::new(state, query);
         let input = crate::load::Input { table: name.clone(), source: "CREATE TABLE AS".into(), rows, csv: None };
@@ -357,13 +380,8 @@ pub(crate) async fn create_external_table(
     };
     let user_location = user_location.clone();
     let (if_not_exists, or_replace) = (create.if_not_exists, create.or_replace);
-    if session.engine().warehouse().current().tables.contains_key(&name) {
-        if if_not_exists {
-            return Ok(Output::Command(TAG.into()));
-        }
-        if !or_replace {
-            return Err(CatalogError::TableExists { name: name.to_string() }.into());
-        }
+    if nothing_to_create(session, &name, if_not_exists, or_replace)? {
+        return Ok(Output::Command(TAG.into()));
     }
 
     let declarations = take_declarations(&mut create.columns, &mut create.constraints);
@@ -430,16 +448,7 @@ pub(crate) async fn create_external_table(
     }
     def.files = stats::collect(&state, &store, &url, &tables::file_schema(&def), &files).await?;
 
-    session
-        .engine()
-        .warehouse()
-        .commit(operation, |current: &Version| {
-            if current.tables.contains_key(&def.name) && !or_replace {
-                return Err(CatalogError::TableExists { name: def.name.to_string() }.into());
-            }
-            Ok::<_, EngineError>(vec![Change::put(def.clone())])
-        })
-        .await?;
+    commit_new_table(session, operation, &def, or_replace).await?;
     Ok(Output::Command(TAG.into()))
 }
 

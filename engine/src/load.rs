@@ -437,8 +437,7 @@ fn merge_scd2_inputs(version: &Version, inputs: Vec<Input>) -> Result<Vec<Input>
         let scd2 = version.tables.get(&input.table).is_some_and(|d| d.scd2);
         match merged.iter_mut().find(|m| scd2 && m.table == input.table) {
             Some(into) => {
-                let rows = std::mem::replace(&mut into.rows, input.rows.clone());
-                into.rows = rows.union(input.rows)?;
+                into.rows = into.rows.clone().union(input.rows)?;
                 into.source = format!("{}, {}", into.source, input.source);
                 into.csv = None;
             }
@@ -505,12 +504,11 @@ pub(crate) async fn load(
                 }
                 _ => input.rows,
             };
-            let (rows, new_rows) = match def.scd2 {
-                true => {
-                    let (rows, versions) = scd::versioned(session.engine(), &state, def, rows, started_at).await?;
-                    (rows, Some(versions))
-                }
-                false => (rows, None),
+            let (rows, new_rows) = if def.scd2 {
+                let (rows, versions) = scd::versioned(session.engine(), &state, def, rows, started_at).await?;
+                (rows, Some(versions))
+            } else {
+                (rows, None)
             };
             let mut files = match write::write(&state, warehouse.root(), def, rows, Writers::PerPartition).await {
                 Ok(files) => files,

@@ -316,3 +316,20 @@ async fn with_rejects_the_violating_rows_go_to_a_rejects_table_and_the_rest_comm
     // One commit for the four tables.
     assert_eq!(number(&session, "SELECT count(*) FROM system.versions WHERE load_id = 'with-rejects'").await, 1);
 }
+
+#[tokio::test]
+async fn a_session_reads_the_warehouse_as_it_was_at_a_time() {
+    let test = TestEngine::new().await;
+    let session = test.engine.session();
+    session.sql("CREATE TABLE t (x INT); INSERT INTO t VALUES (1)").await.expect("the first load");
+    let first = test.engine.warehouse().current();
+    session.sql("INSERT INTO t VALUES (2), (3)").await.expect("the second load");
+    // The time of the first load's commit, as a user writes a time (UTC, microseconds).
+    let at = first.committed_at.format("%Y-%m-%d %H:%M:%S%.6f");
+    session.sql(&format!("SET starhouse.as_of = '{at}'")).await.expect("as of a time");
+    assert_eq!(number(&session, "SELECT count(*) FROM t").await, 1);
+    // A second session is not affected.
+    assert_eq!(number(&test.engine.session(), "SELECT count(*) FROM t").await, 3);
+    session.sql("RESET starhouse.as_of").await.expect("reset");
+    assert_eq!(number(&session, "SELECT count(*) FROM t").await, 3);
+}
