@@ -196,7 +196,7 @@ pub(crate) fn managed_location(name: &TableName) -> String {
 
 /// `CREATE TABLE`: a managed table, whose files Starhouse writes. Keys as in PostgreSQL;
 /// `PARTITION BY (columns)` writes `key=value` folders; `ORDER BY (columns)` sorts each file;
-/// `WITH (role = 'fact' | 'dimension')` sets the role. `CREATE TABLE ... AS SELECT` loads the
+/// `WITH (role = 'fact' | 'dimension', scd = 2)` sets the role and history. `CREATE TABLE ... AS SELECT` loads the
 /// query's rows in the same commit.
 pub(crate) async fn create_table(
     session: &Session,
@@ -290,15 +290,18 @@ pub(crate) async fn create_table(
         LogicalPlan::EmptyRelation(_) => None,
         input => Some(input.clone()),
     };
-    commit_new_table(session, operation, &def, or_replace).await?;
-    if let Some(query) = query {
-        let rows = DataFrame::new(state, query);
-        let input = crate::load::Input { table: name.clone(), source: "CREATE TABLE AS".into(), rows, csv: None };
-        let outcome =
-            crate::load::load(session, operation, "CREATE TABLE AS", vec![input], &Default::default()).await?;
-        return Ok(Output::Command(format!("SELECT {}", outcome.rows())));
-    }
-    Ok(Output::Command(TAG.into()))
+    let Some(query) = query else {
+        commit_new_table(session, operation, &def, or_replace).await?;
+        return Ok(Output::Command(TAG.into()));
+    };
+    // The table and its rows in one commit.
+    let rows = DataFrame::new(state, query);
+    let input = crate::load::Input { table: name.clone(), source: "CREATE TABLE AS".into(), rows, csv: None };
+    let created = crate::load::Created { def, or_replace };
+    let outcome =
+        crate::load::load(session, operation, "CREATE TABLE AS", vec![input], &Default::default(), Some(created))
+            .await?;
+    Ok(Output::Command(format!("SELECT {}", outcome.rows())))
 }
 
 /// `role = 'fact'` and `scd = 2` among `WITH (...)` options.

@@ -32,7 +32,7 @@ use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement as SQLStatement,
 };
 use futures::StreamExt;
-use starhouse_catalog::{Change, Load, LoadedTable, TableDef, TableName, Version, Watermark};
+use starhouse_catalog::{CatalogError, Change, Load, LoadedTable, TableDef, TableName, Version, Watermark};
 
 use crate::error::{ConstraintKind, EngineError};
 use crate::session::{Output, Session};
@@ -390,7 +390,7 @@ pub(crate) async fn copy_from(session: &Session, operation: &str, copy: SQLState
     let targets = [LoadTarget { table: table.to_string(), files: vec![filename.clone()] }];
     let inputs = read_files(session, &version, &targets, &read).await?;
     let options = LoadOptions { read, ..LoadOptions::default() };
-    let outcome = load(session, operation, &filename, inputs, &options).await?;
+    let outcome = load(session, operation, &filename, inputs, &options, None).await?;
     Ok(Output::Command(format!("COPY {}", outcome.rows())))
 }
 
@@ -426,7 +426,7 @@ pub(crate) async fn insert(session: &Session, operation: &str, dml: &DmlStatemen
     };
     let rows = fit(&loaded, "INSERT", rows)?;
     let input = Input { table: def.name.clone(), source: "INSERT".into(), rows, csv: None };
-    let outcome = load(session, operation, "INSERT", vec![input], &LoadOptions::default()).await?;
+    let outcome = load(session, operation, "INSERT", vec![input], &LoadOptions::default(), None).await?;
     Ok(Output::Command(format!("INSERT 0 {}", outcome.rows())))
 }
 
@@ -465,19 +465,32 @@ fn compatible(from: &DataType, to: &DataType) -> bool {
     from == &DataType::Null || (kind(from) == kind(to) && can_cast_types(from, to))
 }
 
-/// Loads `inputs` in one commit recorded under `options.id`.
+/// A table a load creates in its commit (`CREATE TABLE ... AS`).
+pub(crate) struct Created {
+    pub def: TableDef,
+    /// Whether it replaces a table of the same name.
+    pub or_replace: bool,
+}
+
+/// Loads `inputs` in one commit recorded under `options.id` (which also creates `created`).
 pub(crate) async fn load(
     session: &Session,
     operation: &str,
     source: &str,
     inputs: Vec<Input>,
     options: &LoadOptions,
+    created: Option<Created>,
 ) -> Result<LoadOutcome, EngineError> {
     let started = Instant::now();
     let started_at = Utc::now();
     let targets: Vec<TableName> = inputs.iter().map(|i| i.table.clone()).collect();
     let warehouse = session.engine().warehouse();
     let version = warehouse.refresh().await?;
+    // The load reads and checks against the version as it will be, with the table it creates.
+    let version = match &created {
+        Some(created) => Arc::new(version.apply(&[Change::put(created.def.clone())], started_at)?),
+        None => version,
+    };
     let id = options.id.clone().unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
     if let Some(entry) = version.loads.get(&id) {
         return Ok(LoadOutcome::AlreadyLoaded { id, version: entry.version });
@@ -580,9 +593,16 @@ pub(crate) async fn load(
             }
             let mut changes = Vec::new();
             for table in &tables {
-                let mut def = match written.iter().find(|(d, _)| d.name == table.table) {
+                let mut def = match (&created, written.iter().find(|(d, _)| d.name == table.table)) {
+                    // The table this load creates.
+                    (Some(created), _) if created.def.name == table.table => {
+                        if current.tables.contains_key(&created.def.name) && !created.or_replace {
+                            return Err(CatalogError::TableExists { name: created.def.name.to_string() }.into());
+                        }
+                        TableDef { files: Vec::new(), ..created.def.clone() }
+                    }
                     // A rejects table this load creates.
-                    Some((new, _))
+                    (_, Some((new, _)))
                         if !version.tables.contains_key(&new.name) && !current.tables.contains_key(&new.name) =>
                     {
                         TableDef { files: Vec::new(), ..new.as_ref().clone() }

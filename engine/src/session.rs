@@ -175,7 +175,7 @@ impl Session {
         self.check_writable(|| operation.clone())?;
         let version = self.engine.warehouse.refresh().await?;
         let inputs = load::read_files(self, &version, targets, &options.read).await?;
-        load::load(self, &operation, &source, inputs, options).await
+        load::load(self, &operation, &source, inputs, options, None).await
     }
 
     /// Makes the session read-only: statements that change the warehouse, write files or change
