@@ -1,9 +1,9 @@
 //! An object store that counts the requests made through it, by kind, for tests and benchmarks
-//! that show how economical remote reads are.
+//! that show how economical remote reads are; and that can refuse writes as a full disk does.
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -63,11 +63,26 @@ impl fmt::Display for Requests {
 pub struct CountingStore {
     inner: Arc<dyn ObjectStore>,
     counts: Arc<RequestCounts>,
+    full: Arc<AtomicBool>,
 }
 
 impl CountingStore {
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        Self { inner, counts: Arc::default() }
+        Self { inner, counts: Arc::default(), full: Arc::default() }
+    }
+
+    /// While set, every write fails as on a full disk (shared with the store, like the counters).
+    pub fn full(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.full)
+    }
+
+    fn check_space(&self, location: &Path) -> Result<()> {
+        if !self.full.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let source =
+            std::io::Error::new(std::io::ErrorKind::StorageFull, format!("No space left on device: {location}"));
+        Err(object_store::Error::Generic { store: "test", source: Box::new(source) })
     }
 
     /// The counters, shared with the store (they keep counting after the store is handed out).
@@ -102,11 +117,13 @@ impl fmt::Display for CountingStore {
 impl ObjectStore for CountingStore {
     async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
         count(&self.counts.put);
+        self.check_space(location)?;
         self.inner.put_opts(location, payload, opts).await
     }
 
     async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
         count(&self.counts.put);
+        self.check_space(location)?;
         self.inner.put_multipart_opts(location, opts).await
     }
 

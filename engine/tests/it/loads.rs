@@ -333,3 +333,33 @@ async fn a_session_reads_the_warehouse_as_it_was_at_a_time() {
     session.sql("RESET starhouse.as_of").await.expect("reset");
     assert_eq!(number(&session, "SELECT count(*) FROM t").await, 3);
 }
+
+#[tokio::test]
+async fn a_load_on_a_full_disk_fails_with_the_file_and_changes_nothing() {
+    let test = TestEngine::new().await;
+    let data = Path::new(&test.data);
+    let session = test.engine.session();
+    session.sql(STAR).await.expect("the star is created");
+    session.sql("INSERT INTO dim_store VALUES (1, 'North')").await.expect("a store");
+    let before = test.engine.warehouse().current().number;
+    // The tables' files go through a store that can run out of space.
+    let url = url::Url::parse("file:///").expect("a URL");
+    let local = test.engine.stores().get(&url).expect("the local store");
+    let store = starhouse_testkit::CountingStore::new(local);
+    let full = store.full();
+    test.engine.stores().register(&url, std::sync::Arc::new(store));
+    full.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let sales = write(data, "sales.csv", "sale_id,store_key,amount,sold_at\n1,1,10,2026-01-01 10:00:00\n");
+    let error = session.load(&[target("fact_sales", &[&sales])], &LoadOptions::default()).await.expect_err("no space");
+    let message = error.to_string();
+    assert!(message.starts_with(&format!("cannot load {sales}: ")), "{message}");
+    assert!(message.contains("No space left on device"), "{message}");
+    assert_eq!(test.engine.warehouse().refresh().await.expect("refresh").number, before, "nothing committed");
+    assert!(parquet_files(&test.dir.path().join("tables/fact_sales")).is_empty());
+
+    // With space again, the same load goes through.
+    full.store(false, std::sync::atomic::Ordering::Relaxed);
+    session.load(&[target("fact_sales", &[&sales])], &LoadOptions::default()).await.expect("loaded");
+    assert_eq!(number(&session, "SELECT count(*) FROM fact_sales").await, 1);
+}
