@@ -40,7 +40,7 @@ use datafusion::prelude::SessionConfig;
 pub use describe::sql_type_name;
 pub use error::{ConstraintKind, EngineError};
 pub use history::SYSTEM_SCHEMA;
-pub use load::{FileFormat, LoadOptions, LoadOutcome, LoadTarget, ReadOptions};
+pub use load::{FileFormat, LoadOptions, LoadOutcome, LoadTarget, ReadOptions, copy_from_stdin};
 pub use session::{Output, Session};
 pub use starhouse_catalog as catalog;
 use starhouse_catalog::{ObjectStores, Warehouse, WarehouseRoot};

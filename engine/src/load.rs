@@ -24,6 +24,7 @@ use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::SessionState;
+use datafusion::functions::expr_fn::nullif;
 use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, Values};
 use datafusion::logical_expr::{cast, col, lit, try_cast};
@@ -221,19 +222,32 @@ async fn read_csv(
     schema: &Schema,
     options: &ReadOptions,
 ) -> Result<DataFrame, EngineError> {
-    let mut read = CsvReadOptions::new()
+    // An empty field is NULL, as in PostgreSQL's CSV. A NULL text (`\N` in the text format) is
+    // matched on the text before the fields become their types: DataFusion 55 reads CSV without
+    // its null_regex option.
+    let Some(null) = &options.null else {
+        return Ok(ctx.read_csv(file, csv_options(file, schema, options)).await?);
+    };
+    let text =
+        Schema::new(schema.fields().iter().map(|f| Field::new(f.name(), DataType::Utf8, true)).collect::<Vec<_>>());
+    let rows = ctx.read_csv(file, csv_options(file, &text, options)).await?;
+    let typed = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            cast(nullif(col(format!("\"{}\"", f.name())), lit(null.as_str())), f.data_type().clone()).alias(f.name())
+        })
+        .collect::<Vec<_>>();
+    Ok(rows.select(typed)?)
+}
+
+fn csv_options<'a>(file: &'a str, schema: &'a Schema, options: &ReadOptions) -> CsvReadOptions<'a> {
+    CsvReadOptions::new()
         .has_header(options.header)
         .delimiter(options.delimiter)
         .quote(options.quote)
         .schema(schema)
-        .file_extension(extension(file));
-    // As in PostgreSQL's CSV, an empty field is NULL (and so is the NULL text, when given).
-    let null = match &options.null {
-        Some(null) => format!("^({})?$", regex_escape(null)),
-        None => "^$".to_string(),
-    };
-    read = read.null_regex(Some(null));
-    Ok(ctx.read_csv(file, read).await?)
+        .file_extension(extension(file))
 }
 
 /// The first value of a CSV file that does not parse as its column's type, with its line: read
@@ -274,10 +288,6 @@ async fn bad_value(ctx: &SessionContext, file: &str, def: &TableDef, options: &R
         });
     }
     None
-}
-
-fn regex_escape(text: &str) -> String {
-    text.chars().flat_map(|c| if c.is_ascii_punctuation() { vec!['\\', c] } else { vec![c] }).collect()
 }
 
 /// The rows with the table's columns, in its order and types: columns matched by name, cast
@@ -324,17 +334,39 @@ pub(crate) fn fit(def: &TableDef, source: &str, rows: DataFrame) -> Result<DataF
 /// NULL 'text', QUOTE 'c')]`: a load of one file. As in PostgreSQL, a CSV file has no header
 /// unless told; the format is the file's extension's unless told.
 pub(crate) async fn copy_from(session: &Session, operation: &str, copy: SQLStatement) -> Result<Output, EngineError> {
-    let SQLStatement::Copy {
-        source: CopySource::Table { table_name, columns },
-        target: CopyTarget::File { filename },
-        options,
-        legacy_options,
-        ..
-    } = copy
+    let SQLStatement::Copy { target: CopyTarget::File { filename }, .. } = &copy else {
+        return Err(EngineError::unsupported("this COPY", "COPY table FROM 'file' loads a file"));
+    };
+    let (table, read) = copy_options(&copy, false)?;
+    let version = session.engine().warehouse().refresh().await?;
+    let targets = [LoadTarget { table: table.to_string(), files: vec![filename.clone()] }];
+    let inputs = read_files(session, &version, &targets, &read).await?;
+    let options = LoadOptions { read, ..LoadOptions::default() };
+    let outcome = load(session, operation, filename, inputs, &options, None).await?;
+    Ok(Output::Command(format!("COPY {}", outcome.rows())))
+}
+
+/// The table and read options of `COPY t [(columns)] FROM STDIN [options]`, for a front end that
+/// receives the data itself (the wire server's copy-in) and loads it as a file; `None` for any
+/// other statement.
+pub fn copy_from_stdin(statement: &SQLStatement) -> Option<Result<(String, ReadOptions), EngineError>> {
+    match statement {
+        SQLStatement::Copy { to: false, target: CopyTarget::Stdin, .. } => {
+            Some(copy_options(statement, true).map(|(table, read)| (table.to_string(), read)))
+        }
+        _ => None,
+    }
+}
+
+/// The table and read options of a `COPY t [(columns)] FROM ...`: PostgreSQL's options (and its
+/// defaults: no header; `text`, tab-separated with `\N` for NULL, when no format is given for
+/// STDIN; a file's format is its extension's) plus `json` and `parquet`.
+fn copy_options(copy: &SQLStatement, stdin: bool) -> Result<(TableName, ReadOptions), EngineError> {
+    let SQLStatement::Copy { source: CopySource::Table { table_name, columns }, options, legacy_options, .. } = copy
     else {
         return Err(EngineError::unsupported("this COPY", "COPY table FROM 'file' loads a file"));
     };
-    let table = crate::ddl::table_name(&table_name)?;
+    let table = crate::ddl::table_name(table_name)?;
     let mut read = ReadOptions {
         header: false,
         columns: columns.iter().map(crate::ddl::normalize).collect(),
@@ -343,42 +375,47 @@ pub(crate) async fn copy_from(session: &Session, operation: &str, copy: SQLState
     let unsupported = |option: String| {
         EngineError::unsupported(
             format!("the COPY option {option}"),
-            "COPY FROM takes FORMAT (csv, json, parquet), HEADER, DELIMITER, NULL and QUOTE",
+            "COPY FROM takes FORMAT (csv, text, json, parquet), HEADER, DELIMITER, NULL and QUOTE",
         )
     };
+    // The format first: it sets the defaults the other options change.
+    let format = options.iter().find_map(|option| match option {
+        CopyOption::Format(format) => Some(format.value.to_lowercase()),
+        _ => None,
+    });
+    let legacy_csv = legacy_options.iter().any(|option| matches!(option, CopyLegacyOption::Csv(_)));
+    match (format.as_deref(), legacy_csv) {
+        (Some("csv"), _) | (None, true) => read.format = Some(FileFormat::Csv),
+        (Some("json" | "ndjson"), _) => read.format = Some(FileFormat::Json),
+        (Some("parquet"), _) => read.format = Some(FileFormat::Parquet),
+        (Some("text"), _) | (None, false) if stdin || format.is_some() => {
+            read.format = Some(FileFormat::Csv);
+            read.delimiter = b'\t';
+            read.null = Some("\\N".into());
+        }
+        (None, false) => {}
+        (Some(other), _) => return Err(unsupported(format!("FORMAT {other}"))),
+    }
     for option in options {
         match option {
-            CopyOption::Format(format) => {
-                read.format = Some(match format.value.to_lowercase().as_str() {
-                    "csv" => FileFormat::Csv,
-                    "json" | "ndjson" => FileFormat::Json,
-                    "parquet" => FileFormat::Parquet,
-                    "text" => {
-                        read.delimiter = b'\t';
-                        read.null = Some("\\N".into());
-                        FileFormat::Csv
-                    }
-                    _ => return Err(unsupported(format!("FORMAT {format}"))),
-                })
-            }
-            CopyOption::Header(header) => read.header = header,
-            CopyOption::Delimiter(c) => read.delimiter = ascii(c, "DELIMITER")?,
-            CopyOption::Quote(c) => read.quote = ascii(c, "QUOTE")?,
-            CopyOption::Null(text) => read.null = Some(text),
+            CopyOption::Format(_) => {}
+            CopyOption::Header(header) => read.header = *header,
+            CopyOption::Delimiter(c) => read.delimiter = ascii(*c, "DELIMITER")?,
+            CopyOption::Quote(c) => read.quote = ascii(*c, "QUOTE")?,
+            CopyOption::Null(text) => read.null = Some(text.clone()),
             other => return Err(unsupported(other.to_string())),
         }
     }
     for option in legacy_options {
         match option {
-            CopyLegacyOption::Delimiter(c) => read.delimiter = ascii(c, "DELIMITER")?,
-            CopyLegacyOption::Null(text) => read.null = Some(text),
+            CopyLegacyOption::Delimiter(c) => read.delimiter = ascii(*c, "DELIMITER")?,
+            CopyLegacyOption::Null(text) => read.null = Some(text.clone()),
             CopyLegacyOption::Header => read.header = true,
             CopyLegacyOption::Csv(csv) => {
-                read.format = Some(FileFormat::Csv);
                 for option in csv {
                     match option {
                         CopyLegacyCsvOption::Header => read.header = true,
-                        CopyLegacyCsvOption::Quote(c) => read.quote = ascii(c, "QUOTE")?,
+                        CopyLegacyCsvOption::Quote(c) => read.quote = ascii(*c, "QUOTE")?,
                         other => return Err(unsupported(other.to_string())),
                     }
                 }
@@ -386,12 +423,7 @@ pub(crate) async fn copy_from(session: &Session, operation: &str, copy: SQLState
             other => return Err(unsupported(other.to_string())),
         }
     }
-    let version = session.engine().warehouse().refresh().await?;
-    let targets = [LoadTarget { table: table.to_string(), files: vec![filename.clone()] }];
-    let inputs = read_files(session, &version, &targets, &read).await?;
-    let options = LoadOptions { read, ..LoadOptions::default() };
-    let outcome = load(session, operation, &filename, inputs, &options, None).await?;
-    Ok(Output::Command(format!("COPY {}", outcome.rows())))
+    Ok((table, read))
 }
 
 fn ascii(c: char, option: &str) -> Result<u8, EngineError> {

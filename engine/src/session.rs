@@ -184,7 +184,8 @@ impl Session {
         self.read_only = read_only;
     }
 
-    fn check_writable(&self, what: impl FnOnce() -> String) -> Result<(), EngineError> {
+    /// An error if this session may not change the warehouse (`what` names the change).
+    pub fn check_writable(&self, what: impl FnOnce() -> String) -> Result<(), EngineError> {
         if self.read_only {
             return Err(EngineError::ReadOnly { what: what() });
         }

@@ -32,8 +32,10 @@ use pgwire::api::auth::{
     protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use pgwire::api::cancel::CancelHandler;
+use pgwire::api::copy::{CopyHandler, send_copy_in_response};
 use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::CopyResponse;
 use pgwire::api::results::{DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
@@ -44,6 +46,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::PgWireFrontendMessage;
 use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::data::{DataRow, NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{Describe, Execute, PortalSuspended, TARGET_TYPE_BYTE_STATEMENT};
 use pgwire::messages::response::{
@@ -58,6 +61,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::WarehouseUsers;
 use crate::commands::{self, Command, Settings};
 use crate::copy::{self, CopyOut};
+use crate::copy_in::CopyIn;
 use crate::cursors::{self, CursorCommand, Cursors};
 use crate::encode::{self, Column, RowEncoder};
 use crate::sqlstate::{self, Failure, engine_error, error, user_error};
@@ -136,6 +140,8 @@ pub(crate) struct Connection {
     /// The running query's cancellation, and whether it was the statement timeout.
     running: Mutex<(CancellationToken, Arc<AtomicBool>)>,
     cursors: Cursors,
+    /// A `COPY ... FROM STDIN` receiving data.
+    copy_in: Mutex<Option<CopyIn>>,
     shared: Arc<Shared>,
     key: CancelKey,
 }
@@ -257,6 +263,8 @@ pub(crate) enum Outcome {
     Tag { tag: String, warnings: Vec<&'static str>, reported: commands::Reported },
     /// `COPY ... TO STDOUT`.
     Copy(CopyOut),
+    /// `COPY ... FROM STDIN`, ready for the client's data.
+    CopyIn(CopyIn),
 }
 
 /// A single-column result of text values (SHOW).
@@ -381,6 +389,10 @@ pub(crate) struct Handler {
 
 impl PgWireServerHandlers for Handler {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::new(self.clone())
+    }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
         Arc::new(self.clone())
     }
 
@@ -510,6 +522,7 @@ impl Handler {
             settings: Arc::clone(&settings),
             running: Mutex::new((CancellationToken::new(), Arc::new(AtomicBool::new(false)))),
             cursors: Cursors::default(),
+            copy_in: Mutex::new(None),
             shared: Arc::clone(shared),
             key: key.clone(),
         };
@@ -563,6 +576,17 @@ impl Handler {
         }
         if let Some(command) = statement.as_sql().and_then(cursors::command) {
             return self.cursor(client, connection, command?, sql, prepared_plan).await;
+        }
+        if let Some(copy) = statement.as_sql().and_then(starhouse_engine::copy_from_stdin) {
+            let (table, read) = copy.map_err(|e| engine_error(&e, sql))?;
+            let session = &connection.session;
+            session.check_writable(|| format!("COPY {table} FROM STDIN")).map_err(|e| engine_error(&e, sql))?;
+            let version = session.engine().warehouse().refresh().await.map_err(|e| engine_error(&e.into(), sql))?;
+            let def = version.table(&table).map_err(|e| engine_error(&e.into(), sql))?;
+            let columns = if read.columns.is_empty() { def.columns.len() } else { read.columns.len() };
+            let copy = CopyIn::start(table, read, columns)
+                .map_err(|e| sqlstate::error(sqlstate::INTERNAL_ERROR, format!("cannot spool COPY data: {e}")))?;
+            return Ok(Outcome::CopyIn(copy));
         }
         if let Some(copy) = statement.as_sql().and_then(copy::copy_out) {
             let copy = copy?;
@@ -803,6 +827,54 @@ impl Handler {
 }
 
 #[async_trait]
+impl CopyHandler for Handler {
+    async fn on_copy_data<C>(&self, client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let connection = connection(client)?;
+        let mut copy = connection.copy_in.lock().expect("the copy lock is never poisoned");
+        let Some(copy) = copy.as_mut() else {
+            return Err(user_error(sqlstate::PROTOCOL_VIOLATION, "CopyData without a COPY FROM STDIN"));
+        };
+        copy.write(&copy_data.data)
+            .map_err(|e| user_error(sqlstate::INTERNAL_ERROR, format!("cannot spool COPY data: {e}")))
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let connection = connection(client)?;
+        let copy = connection.copy_in.lock().expect("the copy lock is never poisoned").take();
+        let Some(copy) = copy else {
+            return Err(user_error(sqlstate::PROTOCOL_VIOLATION, "CopyDone without a COPY FROM STDIN"));
+        };
+        let rows = copy.finish(&connection.session).await.map_err(PgWireError::UserError)?;
+        client.send(PgWireBackendMessage::CommandComplete(CommandComplete::new(format!("COPY {rows}")))).await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Ok(connection) = connection(client)
+            && let Some(copy) = connection.copy_in.lock().expect("the copy lock is never poisoned").take()
+        {
+            copy.discard();
+        }
+        user_error(sqlstate::QUERY_CANCELED, format!("COPY from stdin failed: {}", fail.message))
+    }
+}
+
+#[async_trait]
 impl SimpleQueryHandler for Handler {
     async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
     where
@@ -818,6 +890,11 @@ impl SimpleQueryHandler for Handler {
         let connection = connection(client)?;
         let sql = query.query;
         let result = self.simple(client, &connection, &sql).await;
+        if matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            // Ready for the next query once the copy is done (see the CopyHandler).
+            client.flush().await?;
+            return result.map(|_| ());
+        }
         client.set_state(PgWireConnectionState::ReadyForQuery);
         if let Err(info) = result? {
             client.feed(PgWireBackendMessage::ErrorResponse((*info).into())).await?;
@@ -876,6 +953,15 @@ impl Handler {
                         Err(PgWireError::UserError(info)) => return Ok(Err(info)),
                         Err(other) => return Err(other),
                     }
+                }
+                Ok(Outcome::CopyIn(copy)) => {
+                    // The client sends the data next; the copy handler takes it from here (and
+                    // statements after the COPY in the same query are not run, as in PostgreSQL).
+                    let columns = copy.columns;
+                    *connection.copy_in.lock().expect("the copy lock is never poisoned") = Some(copy);
+                    send_copy_in_response(client, CopyResponse::new(0, columns, futures::stream::empty())).await?;
+                    client.set_state(PgWireConnectionState::CopyInProgress(false));
+                    return Ok(Ok(()));
                 }
                 Err(info) => return Ok(Err(info)),
             }
@@ -1142,6 +1228,13 @@ impl Handler {
                     *state = PortalExecutionState::Finished;
                     let _guard = connection.begin_query();
                     return copy::send(client, Arc::clone(connection), copy).await;
+                }
+                Outcome::CopyIn(copy) => {
+                    copy.discard();
+                    return Err(user_error(
+                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        "COPY FROM STDIN is supported in the simple query protocol only (as psql sends it)",
+                    ));
                 }
                 Outcome::Rows { stream, tag } => {
                     let formats = format_codes(&portal.result_column_format);

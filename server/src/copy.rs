@@ -1,6 +1,6 @@
 //! `COPY (query) TO STDOUT` and `COPY table TO STDOUT`, in PostgreSQL's text, CSV and binary
 //! formats (what psql's `\copy ... to 'file'` asks for), streamed one batch at a time.
-//! `COPY ... FROM STDIN` is refused.
+//! (`COPY ... FROM STDIN` is in `copy_in`; `COPY ... FROM 'file'` is the engine's.)
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -66,7 +66,7 @@ fn plan(
     if !to {
         return Err(error(
             sqlstate::FEATURE_NOT_SUPPORTED,
-            "COPY FROM STDIN is not supported: load files with COPY table FROM 'file' or starhouse load",
+            "this COPY FROM is not supported: COPY table FROM STDIN or FROM 'file' loads rows",
         ));
     }
     if !matches!(target, CopyTarget::Stdout) {

@@ -14,6 +14,7 @@ mod commands;
 mod compat;
 mod connection;
 mod copy;
+mod copy_in;
 mod cursors;
 mod encode;
 mod information_schema;

@@ -152,6 +152,8 @@ fn arrow_code(error: &ArrowError) -> &'static str {
         ArrowError::ArithmeticOverflow(_) => NUMERIC_VALUE_OUT_OF_RANGE,
         ArrowError::ComputeError(message) => message_code(message),
         ArrowError::MemoryError(_) => OUT_OF_MEMORY,
+        // A malformed CSV or JSON file being loaded: bad_copy_file_format.
+        ArrowError::CsvError(_) | ArrowError::JsonError(_) => "22P04",
         _ => INTERNAL_ERROR,
     }
 }

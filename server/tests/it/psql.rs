@@ -199,3 +199,45 @@ fn psql_loads_with_insert_and_copy_from_a_file_and_reads_an_old_version() {
     let output = psql(&server, &["-A", "-t", "-c", "SELECT count(*) FROM visits"]);
     assert_eq!(stdout(&output), "3\n", "{}", stderr(&output));
 }
+
+#[test]
+fn psql_copies_a_local_file_into_a_table_with_backslash_copy() {
+    let server = TestServer::with(ServerOptions {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        allow_writes: true,
+        ..ServerOptions::default()
+    });
+    let output = psql(&server, &["-c", "CREATE TABLE notes (id INT PRIMARY KEY, body TEXT, score DOUBLE)"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = server.dir.path().join("notes.csv");
+    std::fs::write(&csv, "id,body,score\n1,\"first, with a comma\",1.5\n2,second,\n").expect("write");
+    let text = server.dir.path().join("notes.txt");
+    std::fs::write(&text, "3\tthird\t\\N\n4\tfourth\t4\n").expect("write");
+    let output = psql(
+        &server,
+        &[
+            "-c",
+            &format!("\\copy notes from '{}' csv header", csv.display()),
+            "-c",
+            &format!("\\copy notes from '{}'", text.display()),
+            "-A",
+            "-t",
+            "-c",
+            "SELECT id, body, coalesce(score, -1) FROM notes ORDER BY id",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "COPY 2\nCOPY 2\n1|first, with a comma|1.5\n2|second|-1\n3|third|-1\n4|fourth|4\n");
+
+    // Rejected data keeps the warehouse as it was and the connection usable.
+    let output = psql(
+        &server,
+        &["-v", "ON_ERROR_STOP=0", "-v", "VERBOSITY=verbose", "-c", &format!("\\copy notes from '{}'", text.display())],
+    );
+    assert!(stderr(&output).contains("ERROR:  23505: load into notes rejected"), "{}", stderr(&output));
+    let output =
+        psql(&server, &["-v", "VERBOSITY=verbose", "-c", &format!("\\copy notes from '{}' csv", text.display())]);
+    assert!(stderr(&output).contains("ERROR:  22P04: cannot load STDIN:"), "{}", stderr(&output));
+    let output = psql(&server, &["-A", "-t", "-c", "SELECT count(*) FROM notes"]);
+    assert_eq!(stdout(&output), "4\n", "{}", stderr(&output));
+}
