@@ -138,8 +138,7 @@ impl SchemaProvider for SnapshotSchema {
         let Some(def) = self.version.tables.get(&TableName::new(name)) else {
             return Ok(None);
         };
-        let engine = &self.engine;
-        Ok(Some(crate::tables::build(engine.warehouse().root(), &engine.runtime, &engine.parquet, def)?))
+        Ok(Some(self.engine.table(def)?))
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -237,8 +236,8 @@ pub(crate) async fn vacuum(
             folders[index].1.extend(def.files.iter().map(|f| f.path.clone()));
         }
     }
-    if let Some(table) = table {
-        crate::load::managed_table(&versions[versions.len() - 1], table.as_str())?;
+    if let (Some(table), Some(latest)) = (table, versions.last()) {
+        crate::load::managed_table(latest, table.as_str())?;
     }
     let (mut files, mut bytes) = (0u64, 0u64);
     for (location, used) in &folders {
@@ -290,8 +289,7 @@ pub(crate) async fn optimize(session: &Session, operation: &str, table: &TableNa
     let (mut removed, mut added, mut rows) = (0u64, 0u64, 0u64);
     if small.len() > 1 {
         let compacted = Arc::new(TableDef { files: small.clone(), ..def.as_ref().clone() });
-        let engine = session.engine();
-        let provider = crate::tables::build(warehouse.root(), &engine.runtime, &engine.parquet, &compacted)?;
+        let provider = session.engine().table(&compacted)?;
         let state = session.context().state();
         let frame = session.context().read_table(provider)?;
         // One writer, so that the small files become as few large ones as the file size allows.

@@ -136,6 +136,15 @@ impl Engine {
         &self.stores
     }
 
+    /// The DataFusion table of a catalog table at whatever version `def` is from (an old version,
+    /// or a table as a load will leave it).
+    pub(crate) fn table(
+        &self,
+        def: &Arc<starhouse_catalog::TableDef>,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        tables::build(self.warehouse.root(), &self.runtime, &self.parquet, def)
+    }
+
     /// A new session with default settings.
     pub fn session(self: &Arc<Self>) -> Session {
         Session::new(Arc::clone(self))

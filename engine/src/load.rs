@@ -33,12 +33,12 @@ use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement as SQLStatement,
 };
 use futures::StreamExt;
-use starhouse_catalog::{CatalogError, Change, Load, LoadedTable, TableDef, TableName, Version, Watermark};
+use starhouse_catalog::{CatalogError, Change, DataFile, Load, LoadedTable, TableDef, TableName, Version, Watermark};
 
 use crate::error::{ConstraintKind, EngineError};
 use crate::session::{Output, Session};
 use crate::write::{self, Writers, Written};
-use crate::{Engine, scd, tables};
+use crate::{Engine, scd};
 
 /// The file formats a load reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -746,6 +746,45 @@ pub(crate) fn check_context(engine: &Arc<Engine>, state: &SessionState) -> Sessi
     )
 }
 
+/// A table as it will be once the load commits: its files at `version` and the load's (`written`)
+/// after them, or instead of them for a table written anew.
+pub(crate) fn after_load(
+    version: &Version,
+    name: &TableName,
+    written: &[(Arc<TableDef>, Written)],
+) -> Result<Arc<TableDef>, EngineError> {
+    let mut def = version.table(name.as_str())?.as_ref().clone();
+    for (_, files) in written.iter().filter(|(d, _)| &d.name == name) {
+        if files.replaces.is_some() {
+            def.files.clear();
+        }
+        def.files.extend(files.files.iter().cloned());
+    }
+    Ok(Arc::new(def))
+}
+
+/// The rows a load adds to `def` (its new `files`), read with every column nullable, so that a NULL
+/// in a NOT NULL column can be found at all.
+pub(crate) fn added_rows(def: &TableDef, files: Vec<DataFile>) -> Arc<TableDef> {
+    let mut added = TableDef { files, ..def.clone() };
+    for column in &mut added.columns {
+        column.nullable = true;
+    }
+    Arc::new(added)
+}
+
+/// Registers `def`'s table in a check context under `name`, in place of what was there.
+pub(crate) fn register(
+    engine: &Engine,
+    ctx: &SessionContext,
+    name: &str,
+    def: &Arc<TableDef>,
+) -> Result<(), EngineError> {
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, engine.table(def)?)?;
+    Ok(())
+}
+
 /// Checks the tables' constraints on the rows the load adds, against the tables as they will be
 /// once it commits (a fact's keys may reference dimension rows loaded with it).
 async fn check(
@@ -755,37 +794,15 @@ async fn check(
     written: &[(Arc<TableDef>, Written)],
 ) -> Result<(), EngineError> {
     let ctx = check_context(engine, state);
-    let after = |name: &TableName| -> Result<Arc<TableDef>, EngineError> {
-        let mut def = version.table(name.as_str())?.as_ref().clone();
-        for (d, files) in written.iter().filter(|(d, _)| &d.name == name) {
-            debug_assert_eq!(d.name, def.name);
-            if files.replaces.is_some() {
-                def.files.clear();
-            }
-            def.files.extend(files.files.iter().cloned());
-        }
-        Ok(Arc::new(def))
-    };
-    let provider =
-        |def: &Arc<TableDef>| tables::build(engine.warehouse().root(), &engine.runtime, &engine.parquet, def);
     let mut checked = Vec::new();
     for (def, _) in written {
         if checked.contains(&def.name) {
             continue;
         }
         checked.push(def.name.clone());
-        // Read as nullable, so that a NULL in a NOT NULL column can be found at all.
-        let mut added = def.as_ref().clone();
-        for column in &mut added.columns {
-            column.nullable = true;
-        }
-        added.files = written.iter().filter(|(d, _)| d.name == def.name).flat_map(|(_, w)| w.files.clone()).collect();
-        let added = provider(&Arc::new(added))?;
-        let whole = provider(&after(&def.name)?)?;
-        let _ = ctx.deregister_table("added");
-        let _ = ctx.deregister_table("whole");
-        ctx.register_table("added", added)?;
-        ctx.register_table("whole", whole)?;
+        let files = written.iter().filter(|(d, _)| d.name == def.name).flat_map(|(_, w)| w.files.clone());
+        register(engine, &ctx, "added", &added_rows(def, files.collect()))?;
+        register(engine, &ctx, "whole", &after_load(version, &def.name, written)?)?;
         for column in def.columns.iter().filter(|c| !c.nullable) {
             let sql = format!("SELECT * FROM added WHERE {} IS NULL", quote(&column.name));
             violations(&ctx, def, ConstraintKind::NotNull, &column.name, &sql).await?;
@@ -802,9 +819,7 @@ async fn check(
             violations(&ctx, def, ConstraintKind::PrimaryKey, &pk.name, &sql).await?;
         }
         for fk in &def.foreign_keys {
-            let target = after(&fk.references)?;
-            let _ = ctx.deregister_table("referenced");
-            ctx.register_table("referenced", provider(&target)?)?;
+            register(engine, &ctx, "referenced", &after_load(version, &fk.references, written)?)?;
             let present = fk.columns.iter().map(|c| format!("a.{} IS NOT NULL", quote(c))).collect::<Vec<_>>();
             let on = join_on("r", &fk.referenced_columns, "a", &fk.columns);
             let sql = format!(

@@ -13,9 +13,9 @@ use datafusion::prelude::DataFrame;
 use starhouse_catalog::{Column, TableDef, TableName, Version};
 
 use crate::error::EngineError;
-use crate::load::{check_context, fit, join_on, quote, quoted_list};
+use crate::load::{added_rows, after_load, check_context, fit, join_on, quote, quoted_list, register};
 use crate::write::{self, Writers, Written};
-use crate::{Engine, ddl, tables};
+use crate::{Engine, ddl};
 
 /// The name of a table's rejects table.
 fn rejects_name(table: &TableName) -> TableName {
@@ -72,33 +72,15 @@ pub(crate) async fn separate(
     load_id: &str,
 ) -> Result<Vec<(Arc<TableDef>, Written)>, EngineError> {
     let ctx = check_context(engine, state);
-    let provider =
-        |def: &Arc<TableDef>| tables::build(engine.warehouse().root(), &engine.runtime, &engine.parquet, def);
     let mut kept: Vec<(Arc<TableDef>, Written)> = Vec::new();
     for (def, files) in in_dependency_order(written) {
-        // The table as it will be: its rows, and the rows of this load kept so far.
-        let after = |name: &TableName| -> Result<Arc<TableDef>, EngineError> {
-            let mut after = version.table(name.as_str())?.as_ref().clone();
-            for (d, w) in kept.iter().filter(|(d, _)| &d.name == name) {
-                debug_assert_eq!(d.name, after.name);
-                after.files.extend(w.files.iter().cloned());
-            }
-            Ok(Arc::new(after))
-        };
-        let mut added = def.as_ref().clone();
-        for column in &mut added.columns {
-            column.nullable = true;
-        }
-        added.files = files.files.clone();
-        let mut whole = after(&def.name)?.as_ref().clone();
+        // The table as it will be: its rows, the rows of this load kept so far, and these.
+        let mut whole = after_load(version, &def.name, &kept)?.as_ref().clone();
         whole.files.extend(files.files.iter().cloned());
-        let mut registered = vec![("added".to_string(), Arc::new(added)), ("whole".to_string(), Arc::new(whole))];
+        register(engine, &ctx, "added", &added_rows(&def, files.files.clone()))?;
+        register(engine, &ctx, "whole", &Arc::new(whole))?;
         for (i, fk) in def.foreign_keys.iter().enumerate() {
-            registered.push((format!("referenced_{i}"), after(&fk.references)?));
-        }
-        for (name, table) in &registered {
-            ctx.deregister_table(name.as_str())?;
-            ctx.register_table(name.as_str(), provider(table)?)?;
+            register(engine, &ctx, &format!("referenced_{i}"), &after_load(version, &fk.references, &kept)?)?;
         }
         let reasons = reasons_query(&def);
         let columns = quoted_list(&def.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>());

@@ -22,7 +22,6 @@ use starhouse_catalog::{Column, TableDef};
 use crate::Engine;
 use crate::error::EngineError;
 use crate::load::{check_context, fit, join_on, quote, quoted_list};
-use crate::tables;
 
 pub(crate) const VALID_FROM: &str = "valid_from";
 pub(crate) const VALID_TO: &str = "valid_to";
@@ -74,7 +73,7 @@ pub(crate) async fn versioned(
         ));
     };
     let ctx = check_context(engine, state);
-    ctx.register_table("whole", tables::build(engine.warehouse().root(), &engine.runtime, &engine.parquet, def)?)?;
+    ctx.register_table("whole", engine.table(def)?)?;
     ctx.register_table("incoming", incoming.into_view())?;
     let declared: Vec<String> = declared(def).columns.into_iter().map(|c| c.name).collect();
     let attributes: Vec<&String> = declared.iter().filter(|c| !pk.columns.contains(c)).collect();
