@@ -25,6 +25,7 @@ mod rejects;
 mod scd;
 mod session;
 pub mod sql;
+mod star;
 mod stats;
 mod storage;
 mod tables;
@@ -125,6 +126,7 @@ impl Engine {
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
             .with_create_default_catalog_and_schema(false)
+            .with_option_extension(star::StarhouseOptions::default())
     }
 
     pub fn warehouse(&self) -> &Arc<Warehouse> {

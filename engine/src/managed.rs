@@ -76,6 +76,11 @@ impl ManagedTable {
         })
     }
 
+    /// The table's catalog definition, at the version this table was built from.
+    pub fn def(&self) -> &Arc<TableDef> {
+        &self.def
+    }
+
     /// The file as DataFusion scans it: its place in the store, partition values and statistics.
     fn partitioned_file(&self, file: &DataFile) -> Result<PartitionedFile> {
         let relative = Path::parse(&file.path).map_err(|e| DataFusionError::External(Box::new(e)))?;

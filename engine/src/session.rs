@@ -131,6 +131,7 @@ impl std::fmt::Debug for Session {
 impl Session {
     pub(crate) fn new(engine: Arc<Engine>) -> Self {
         let ctx = SessionContext::new_with_config_rt(Engine::session_config(), Arc::clone(&engine.runtime));
+        ctx.add_optimizer_rule(Arc::new(crate::star::StarJoins));
         let catalog = WarehouseCatalog {
             schemas: MemoryCatalogProvider::new(),
             system: Arc::new(SystemSchema { warehouse: Arc::clone(&engine.warehouse) }),

@@ -7,6 +7,7 @@ mod persistence;
 mod robustness;
 mod s3;
 mod slt;
+mod star;
 
 use std::sync::Arc;
 

@@ -1,0 +1,266 @@
+//! Star joins planned with what the catalog knows.
+//!
+//! A tree of inner equi-joins in which one input, the fact side, is joined to each of the others
+//! (its dimensions) on columns of its own and a key of the dimension's (so that no join
+//! multiplies the fact's rows), is rebuilt as a chain from the fact:
+//!
+//! - a dimension joined on its whole primary key by a foreign key of the fact, both managed tables
+//!   (their loads enforce both keys), with nothing filtering it, matches every fact row exactly
+//!   once: if none of its columns but the key is used, it is not joined at all (the key is the
+//!   fact's column); otherwise it is joined last, as it removes no rows;
+//! - the other dimensions (filtered, or without such a key) keep their order and come first, so
+//!   the joins that remove fact rows run before those that only add columns.
+//!
+//! DataFusion then chooses each join's build side (the dimension) and pushes the dimensions'
+//! filters into the fact scan as dynamic filters. `SET starhouse.star_joins = false` turns the
+//! rule off (to measure it).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, Constraint, ExprSchema, NullEquality, Result, extensions_options};
+use datafusion::config::ConfigExtension;
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, TableScan};
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+use starhouse_catalog::TableDef;
+
+use crate::managed::ManagedTable;
+
+extensions_options! {
+    /// Starhouse's own planner settings (`SET starhouse.<name> = ...`).
+    pub struct StarhouseOptions {
+        /// Plan joins of a fact to its dimensions with the catalog's keys (see `star.rs`).
+        pub star_joins: bool, default = true
+    }
+}
+
+impl ConfigExtension for StarhouseOptions {
+    const PREFIX: &'static str = "starhouse";
+}
+
+/// The optimizer rule.
+#[derive(Debug)]
+pub(crate) struct StarJoins;
+
+impl OptimizerRule for StarJoins {
+    fn name(&self) -> &str {
+        "starhouse_star_joins"
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        let options = config.options();
+        if !options.extensions.get::<StarhouseOptions>().is_none_or(|o| o.star_joins) {
+            return Ok(Transformed::no(plan));
+        }
+        rewrite(plan)
+    }
+}
+
+fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    plan.transform_down(|node| match star(&node)? {
+        Some(star) => Ok(Transformed::new(star, true, TreeNodeRecursion::Jump)),
+        None => Ok(Transformed::no(node)),
+    })
+}
+
+/// Collects the inputs of a tree of inner equi-joins on columns, and the pairs of columns it
+/// joins on; false when `plan` is no such tree.
+fn flatten(plan: &LogicalPlan, leaves: &mut Vec<LogicalPlan>, pairs: &mut Vec<(Column, Column)>) -> bool {
+    match plan {
+        LogicalPlan::Join(join)
+            if join.join_type == JoinType::Inner
+                && join.filter.is_none()
+                && join.null_equality == NullEquality::NullEqualsNothing
+                && !join.on.is_empty() =>
+        {
+            for (left, right) in &join.on {
+                let (Expr::Column(left), Expr::Column(right)) = (left, right) else { return false };
+                pairs.push((left.clone(), right.clone()));
+            }
+            flatten(&join.left, leaves, pairs) && flatten(&join.right, leaves, pairs)
+        }
+        // Between joins, projections only drop columns that nothing above uses.
+        LogicalPlan::Projection(projection) if is_join_columns(projection) => flatten(&projection.input, leaves, pairs),
+        other => {
+            leaves.push(other.clone());
+            true
+        }
+    }
+}
+
+/// Whether the projection only keeps some columns of a join.
+fn is_join_columns(projection: &Projection) -> bool {
+    matches!(projection.input.as_ref(), LogicalPlan::Join(_))
+        && projection.expr.iter().all(|e| matches!(e, Expr::Column(_)))
+}
+
+/// The table scanned under filters, aliases and projections of plain columns (which keep the
+/// table's column names), with whether anything filters it.
+fn scan_of(plan: &LogicalPlan) -> Option<(&TableScan, bool)> {
+    match plan {
+        LogicalPlan::TableScan(scan) => Some((scan, !scan.filters.is_empty() || scan.fetch.is_some())),
+        LogicalPlan::Filter(filter) => scan_of(&filter.input).map(|(scan, _)| (scan, true)),
+        LogicalPlan::SubqueryAlias(alias) => scan_of(&alias.input),
+        LogicalPlan::Projection(projection) if projection.expr.iter().all(|e| matches!(e, Expr::Column(_))) => {
+            scan_of(&projection.input)
+        }
+        _ => None,
+    }
+}
+
+/// The catalog definition of a managed table's scan.
+fn managed_def(scan: &TableScan) -> Option<Arc<TableDef>> {
+    let provider: Arc<dyn TableProvider> = source_as_provider(&scan.source).ok()?;
+    provider.downcast_ref::<ManagedTable>().map(|table| Arc::clone(table.def()))
+}
+
+/// A dimension of a star: its input and the (fact, dimension) columns it is joined on.
+struct Dimension {
+    plan: LogicalPlan,
+    keys: Vec<(Column, Column)>,
+}
+
+/// Whether the dimension is a table joined on all the columns of its primary key or of a unique
+/// constraint (declared: enforced by loads for managed tables).
+fn joined_on_unique_key(dimension: &Dimension) -> bool {
+    let Some((scan, _)) = scan_of(&dimension.plan) else { return false };
+    let Ok(provider) = source_as_provider(&scan.source) else { return false };
+    let schema = provider.schema();
+    let joined: HashSet<&str> = dimension.keys.iter().map(|(_, d)| d.name.as_str()).collect();
+    provider.constraints().is_some_and(|constraints| {
+        constraints.iter().any(|constraint| {
+            let (Constraint::PrimaryKey(indices) | Constraint::Unique(indices)) = constraint;
+            indices.iter().all(|i| schema.fields().get(*i).is_some_and(|f| joined.contains(f.name().as_str())))
+        })
+    })
+}
+
+/// Whether every fact row matches exactly one row of the dimension: the dimension is a managed
+/// table, unfiltered, joined on its whole primary key by a foreign key of the managed fact whose
+/// columns cannot be NULL.
+fn matches_once(fact: &LogicalPlan, dimension: &Dimension) -> bool {
+    let (Some((fact_scan, _)), Some((dim_scan, false))) = (scan_of(fact), scan_of(&dimension.plan)) else {
+        return false;
+    };
+    let (Some(fact_def), Some(dim_def)) = (managed_def(fact_scan), managed_def(dim_scan)) else { return false };
+    let Some(primary_key) = dim_def.primary_key.as_ref().filter(|_| !dim_def.scd2) else { return false };
+    let pairs: HashSet<(&str, &str)> = dimension.keys.iter().map(|(f, d)| (f.name.as_str(), d.name.as_str())).collect();
+    let not_null =
+        dimension.keys.iter().all(|(f, _)| fact.schema().field_from_column(f).is_ok_and(|field| !field.is_nullable()));
+    not_null
+        && fact_def.foreign_keys.iter().any(|fk| {
+            fk.references == dim_def.name
+                && fk.columns.len() == pairs.len()
+                && HashSet::<&str>::from_iter(fk.referenced_columns.iter().map(String::as_str))
+                    == HashSet::from_iter(primary_key.columns.iter().map(String::as_str))
+                && fk.columns.iter().zip(&fk.referenced_columns).all(|(f, d)| pairs.contains(&(f.as_str(), d.as_str())))
+        })
+}
+
+/// The star rebuilt, when `plan` is the top of a star join that the rule changes.
+fn star(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+    let (mut leaves, mut pairs) = (Vec::new(), Vec::new());
+    if !matches!(plan, LogicalPlan::Join(_)) || !flatten(plan, &mut leaves, &mut pairs) {
+        return Ok(None);
+    }
+    let leaf_of = |column: &Column| leaves.iter().position(|leaf| leaf.schema().has_column(column));
+    let mut sides = Vec::new();
+    for (a, b) in &pairs {
+        match (leaf_of(a), leaf_of(b)) {
+            (Some(x), Some(y)) if x != y => sides.push(((x, a), (y, b))),
+            _ => return Ok(None),
+        }
+    }
+    // The fact: the input in every join. (With two inputs, either may be; the first whose
+    // dimension the rule can drop.)
+    for fact in 0..leaves.len() {
+        if !sides.iter().all(|((x, _), (y, _))| *x == fact || *y == fact) {
+            continue;
+        }
+        let mut dimensions: Vec<Dimension> = Vec::new();
+        for (index, leaf) in leaves.iter().enumerate().filter(|(i, _)| *i != fact) {
+            let keys = sides
+                .iter()
+                .filter_map(|((x, a), (y, b))| match (*x == fact, *y == fact) {
+                    (true, false) if *y == index => Some(((*a).clone(), (*b).clone())),
+                    (false, true) if *x == index => Some(((*b).clone(), (*a).clone())),
+                    _ => None,
+                })
+                .collect();
+            dimensions.push(Dimension { plan: leaf.clone(), keys });
+        }
+        // Each other input a dimension: joined on a key of its own, so that no join multiplies
+        // the fact's rows (or the order chosen here could make later joins see more rows).
+        if !dimensions.iter().all(joined_on_unique_key) {
+            continue;
+        }
+        if let Some(rebuilt) = rebuild(plan, &leaves[fact], dimensions)? {
+            return Ok(Some(rebuilt));
+        }
+    }
+    Ok(None)
+}
+
+/// The fact joined to its dimensions in the rule's order, under a projection giving the
+/// original join's columns; `None` when that is the plan as it was.
+fn rebuild(plan: &LogicalPlan, fact: &LogicalPlan, dimensions: Vec<Dimension>) -> Result<Option<LogicalPlan>> {
+    let count = dimensions.len();
+    let (mut first, mut last, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
+    for dimension in dimensions {
+        if !matches_once(fact, &dimension) {
+            first.push(dimension);
+        } else if dimension.plan.schema().columns().iter().all(|c| dimension.keys.iter().any(|(_, d)| d == c)) {
+            dropped.push(dimension);
+        } else {
+            last.push(dimension);
+        }
+    }
+    // Unchanged: nothing dropped and the dimensions that only add columns already at the end,
+    // in an order the rule would keep (the original order of the others).
+    if dropped.is_empty() && (last.is_empty() || first.is_empty() || already_last(plan, &last, count)) {
+        return Ok(None);
+    }
+    let mut builder = LogicalPlanBuilder::from(rewrite(fact.clone())?.data);
+    for dimension in first.into_iter().chain(last) {
+        let (fact_keys, dim_keys): (Vec<Column>, Vec<Column>) = dimension.keys.into_iter().unzip();
+        builder = builder.join(rewrite(dimension.plan)?.data, JoinType::Inner, (fact_keys, dim_keys), None)?;
+    }
+    let joined = builder.build()?;
+    let exprs = plan
+        .schema()
+        .columns()
+        .into_iter()
+        .map(|column| {
+            let copy = dropped.iter().flat_map(|d| &d.keys).find(|(_, d)| *d == column).map(|(f, _)| f.clone());
+            match copy {
+                Some(fact_column) => Expr::Column(fact_column).alias_qualified(column.relation.clone(), &column.name),
+                None => Expr::Column(column),
+            }
+        })
+        .collect();
+    Ok(Some(LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(joined))?)))
+}
+
+/// Whether the dimensions in `last` are already the last joins of the left-deep tree `plan`.
+fn already_last(plan: &LogicalPlan, last: &[Dimension], count: usize) -> bool {
+    let mut node = plan;
+    let mut outermost = Vec::new();
+    loop {
+        match node {
+            LogicalPlan::Join(join) => {
+                outermost.push(join.right.as_ref());
+                node = join.left.as_ref();
+            }
+            LogicalPlan::Projection(projection) if is_join_columns(projection) => node = projection.input.as_ref(),
+            _ => break,
+        }
+    }
+    outermost.len() == count && outermost.iter().take(last.len()).all(|right| last.iter().any(|d| &d.plan == *right))
+}
