@@ -341,11 +341,11 @@ fn lineorder(scale: f64, part: usize, parts: usize) -> impl Iterator<Item = Resu
             "lo_tax",
             "lo_commitdate",
         ];
-        let mut ints: Vec<(&str, ArrayRef)> =
-            names.into_iter().zip(columns.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef)).collect();
+        let mut ints = names.into_iter().zip(columns.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        // The specification's column order: the key, five integers, the priority, the other
+        // integers, the ship mode.
         let mut all: Vec<(&str, ArrayRef)> = vec![("lo_orderkey", Arc::new(order_key.finish()))];
-        all.push(ints.remove(0));
-        all.extend(ints.drain(..4));
+        all.extend(ints.by_ref().take(5));
         all.push(("lo_orderpriority", Arc::new(priority.finish())));
         all.extend(ints);
         all.push(("lo_shipmode", Arc::new(ship_mode.finish())));
