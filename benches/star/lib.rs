@@ -92,12 +92,6 @@ fn parse_queries(text: &str) -> Vec<Query> {
     queries
 }
 
-/// The statements of a SQL file (`;`-separated, comments dropped).
-fn statements(text: &str) -> impl Iterator<Item = String> {
-    let text: String = text.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-    text.split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>().into_iter()
-}
-
 /// Writes the table's rows as Parquet files into `folder` (one per part, generated on as many
 /// threads as there are cores) and returns them.
 fn write_table(benchmark: Benchmark, table: &str, scale: f64, folder: &Path) -> Result<Vec<PathBuf>> {
@@ -154,9 +148,7 @@ pub async fn create(benchmark: Benchmark, scale: f64, root: &Path) -> Result<Cre
     }
     let (engine, _) = Engine::open(&root.display().to_string(), EngineOptions::default()).await?;
     let session = engine.session();
-    for statement in statements(benchmark.schema()) {
-        session.sql(&statement).await?;
-    }
+    session.sql(benchmark.schema()).await?;
     let options = LoadOptions { id: Some(format!("{}-sf{scale}", benchmark.name())), ..Default::default() };
     let outcome = session.load(&targets, &options).await?;
     staging.close()?;

@@ -89,83 +89,83 @@ pub fn generate(table: &str, scale: f64, part: usize, parts: usize) -> Batches {
 }
 
 /// A batch of named columns.
-fn batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch, ArrowError> {
+fn batch(columns: Vec<(impl AsRef<str>, ArrayRef)>) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_from_iter_with_nullable(columns.into_iter().map(|(name, array)| (name, array, false)))
 }
 
-fn customer(scale: f64) -> impl Iterator<Item = Result<RecordBatch, ArrowError>> {
+/// A customer or supplier as SSB keeps it: TPC-H's row, whose nation and region are named and
+/// which gets a city.
+struct Party {
+    key: i64,
+    name: String,
+    address: String,
+    nation_key: i64,
+    phone: String,
+    /// Customers' market segment.
+    segment: Option<&'static str>,
+}
+
+/// Batches of customers (`c_`, with their market segment) or suppliers (`s_`); `salt` picks the
+/// cities.
+fn parties(
+    prefix: &'static str,
+    key_column: &'static str,
+    salt: u64,
+    rows: impl Iterator<Item = Party>,
+) -> impl Iterator<Item = Result<RecordBatch, ArrowError>> {
     let nations = nations();
-    let mut rows = CustomerGenerator::new(scale, 1, 1).iter().take(customers(scale)).peekable();
+    let mut rows = rows.peekable();
     std::iter::from_fn(move || {
         rows.peek()?;
-        let (mut key, mut name, mut address, mut city_, mut nation, mut region, mut phone, mut segment) = (
-            Int32Builder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-        );
-        for c in rows.by_ref().take(BATCH_ROWS) {
-            let (nation_name, region_name) = &nations[c.c_nationkey as usize];
-            key.append_value(c.c_custkey as i32);
-            name.append_value(c.c_name.to_string());
-            address.append_value(c.c_address.to_string());
-            city_.append_value(city(nation_name, c.c_custkey, 1));
-            nation.append_value(nation_name);
-            region.append_value(region_name);
-            phone.append_value(c.c_phone.to_string());
-            segment.append_value(c.c_mktsegment);
+        let mut keys = Int32Builder::new();
+        let mut texts: [StringBuilder; 6] = std::array::from_fn(|_| StringBuilder::new());
+        let mut segments: Option<StringBuilder> = None;
+        for party in rows.by_ref().take(BATCH_ROWS) {
+            let (nation, region) = &nations[party.nation_key as usize];
+            keys.append_value(party.key as i32);
+            let values =
+                [party.name, party.address, city(nation, party.key, salt), nation.clone(), region.clone(), party.phone];
+            for (builder, value) in texts.iter_mut().zip(values) {
+                builder.append_value(value);
+            }
+            if let Some(segment) = party.segment {
+                segments.get_or_insert_with(StringBuilder::new).append_value(segment);
+            }
         }
-        Some(batch(vec![
-            ("c_custkey", Arc::new(key.finish())),
-            ("c_name", Arc::new(name.finish())),
-            ("c_address", Arc::new(address.finish())),
-            ("c_city", Arc::new(city_.finish())),
-            ("c_nation", Arc::new(nation.finish())),
-            ("c_region", Arc::new(region.finish())),
-            ("c_phone", Arc::new(phone.finish())),
-            ("c_mktsegment", Arc::new(segment.finish())),
-        ]))
+        let mut columns: Vec<(String, ArrayRef)> = vec![(format!("{prefix}{key_column}"), Arc::new(keys.finish()))];
+        let names = ["name", "address", "city", "nation", "region", "phone"];
+        columns.extend(
+            names.into_iter().zip(&mut texts).map(|(n, b)| (format!("{prefix}{n}"), Arc::new(b.finish()) as ArrayRef)),
+        );
+        if let Some(mut segments) = segments {
+            columns.push((format!("{prefix}mktsegment"), Arc::new(segments.finish())));
+        }
+        Some(batch(columns))
     })
 }
 
+fn customer(scale: f64) -> impl Iterator<Item = Result<RecordBatch, ArrowError>> {
+    let rows = CustomerGenerator::new(scale, 1, 1).iter().take(customers(scale)).map(|c| Party {
+        key: c.c_custkey,
+        name: c.c_name.to_string(),
+        address: c.c_address.to_string(),
+        nation_key: c.c_nationkey,
+        phone: c.c_phone.to_string(),
+        segment: Some(c.c_mktsegment),
+    });
+    parties("c_", "custkey", 1, rows)
+}
+
 fn supplier(scale: f64) -> impl Iterator<Item = Result<RecordBatch, ArrowError>> {
-    let nations = nations();
-    let mut rows = SupplierGenerator::new(scale, 1, 1).iter().take(suppliers(scale)).peekable();
-    std::iter::from_fn(move || {
-        rows.peek()?;
-        let (mut key, mut name, mut address, mut city_, mut nation, mut region, mut phone) = (
-            Int32Builder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-        );
-        for s in rows.by_ref().take(BATCH_ROWS) {
-            let (nation_name, region_name) = &nations[s.s_nationkey as usize];
-            key.append_value(s.s_suppkey as i32);
-            name.append_value(s.s_name.to_string());
-            address.append_value(s.s_address.to_string());
-            city_.append_value(city(nation_name, s.s_suppkey, 2));
-            nation.append_value(nation_name);
-            region.append_value(region_name);
-            phone.append_value(s.s_phone.to_string());
-        }
-        Some(batch(vec![
-            ("s_suppkey", Arc::new(key.finish())),
-            ("s_name", Arc::new(name.finish())),
-            ("s_address", Arc::new(address.finish())),
-            ("s_city", Arc::new(city_.finish())),
-            ("s_nation", Arc::new(nation.finish())),
-            ("s_region", Arc::new(region.finish())),
-            ("s_phone", Arc::new(phone.finish())),
-        ]))
-    })
+    let rows = SupplierGenerator::new(scale, 1, 1).iter().take(suppliers(scale)).map(|s| Party {
+        key: s.s_suppkey,
+        name: s.s_name.to_string(),
+        address: s.s_address.to_string(),
+        nation_key: s.s_nationkey,
+        phone: s.s_phone.to_string(),
+        segment: None,
+    });
+    parties("s_", "suppkey", 2, rows)
 }
 
 /// The digits at the end of a TPC-H name (`Manufacturer#3` → `3`, `Brand#34` → `34`).

@@ -95,10 +95,14 @@ fn flatten(plan: &LogicalPlan, leaves: &mut Vec<LogicalPlan>, pairs: &mut Vec<(C
     }
 }
 
+/// Whether the projection only keeps some of its input's columns (under their names).
+fn keeps_columns(projection: &Projection) -> bool {
+    projection.expr.iter().all(|e| matches!(e, Expr::Column(_)))
+}
+
 /// Whether the projection only keeps some columns of a join.
 fn is_join_columns(projection: &Projection) -> bool {
-    matches!(projection.input.as_ref(), LogicalPlan::Join(_))
-        && projection.expr.iter().all(|e| matches!(e, Expr::Column(_)))
+    matches!(projection.input.as_ref(), LogicalPlan::Join(_)) && keeps_columns(projection)
 }
 
 /// The table scanned under filters, aliases and projections of plain columns (which keep the
@@ -108,9 +112,7 @@ fn scan_of(plan: &LogicalPlan) -> Option<(&TableScan, bool)> {
         LogicalPlan::TableScan(scan) => Some((scan, !scan.filters.is_empty() || scan.fetch.is_some())),
         LogicalPlan::Filter(filter) => scan_of(&filter.input).map(|(scan, _)| (scan, true)),
         LogicalPlan::SubqueryAlias(alias) => scan_of(&alias.input),
-        LogicalPlan::Projection(projection) if projection.expr.iter().all(|e| matches!(e, Expr::Column(_))) => {
-            scan_of(&projection.input)
-        }
+        LogicalPlan::Projection(projection) if keeps_columns(projection) => scan_of(&projection.input),
         _ => None,
     }
 }
