@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
-use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::WriteOp;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
@@ -130,8 +130,15 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     pub(crate) fn new(engine: Arc<Engine>) -> Self {
-        let ctx = SessionContext::new_with_config_rt(Engine::session_config(), Arc::clone(&engine.runtime));
+        let state = SessionStateBuilder::new()
+            .with_config(Engine::session_config())
+            .with_runtime_env(Arc::clone(&engine.runtime))
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::prefilter::FilterBeforeAggregate))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         ctx.add_optimizer_rule(Arc::new(crate::star::StarJoins));
+        ctx.add_optimizer_rule(Arc::new(crate::semi::SemiJoins));
         let catalog = WarehouseCatalog {
             schemas: MemoryCatalogProvider::new(),
             system: Arc::new(SystemSchema { warehouse: Arc::clone(&engine.warehouse) }),

@@ -23,6 +23,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, Constraint, ExprSchema, NullEquality, Result, extensions_options};
 use datafusion::config::ConfigExtension;
 use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, TableScan};
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use starhouse_catalog::TableDef;
@@ -34,6 +35,10 @@ extensions_options! {
     pub struct StarhouseOptions {
         /// Plan joins of a fact to its dimensions with the catalog's keys (see `star.rs`).
         pub star_joins: bool, default = true
+        /// Move `IN`/`EXISTS` subqueries below inner joins that filter nothing (see `semi.rs`).
+        pub semi_joins: bool, default = true
+        /// Apply join filters in the scans under aggregates, row by row (see `prefilter.rs`).
+        pub filter_before_aggregate: bool, default = true
     }
 }
 
@@ -70,33 +75,42 @@ fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     })
 }
 
-/// Collects the inputs of a tree of inner equi-joins on columns, and the pairs of columns it
-/// joins on; false when `plan` is no such tree.
-fn flatten(plan: &LogicalPlan, leaves: &mut Vec<LogicalPlan>, pairs: &mut Vec<(Column, Column)>) -> bool {
+/// The inputs of a tree of inner equi-joins on columns, the pairs of columns it joins on and its
+/// joins' other conditions.
+#[derive(Default)]
+struct Tree {
+    leaves: Vec<LogicalPlan>,
+    pairs: Vec<(Column, Column)>,
+    filters: Vec<Expr>,
+}
+
+/// Collects the inputs, pairs and filters of `plan` into `tree`; false when `plan` is no such
+/// tree.
+fn flatten(plan: &LogicalPlan, tree: &mut Tree) -> bool {
     match plan {
         LogicalPlan::Join(join)
             if join.join_type == JoinType::Inner
-                && join.filter.is_none()
                 && join.null_equality == NullEquality::NullEqualsNothing
                 && !join.on.is_empty() =>
         {
             for (left, right) in &join.on {
                 let (Expr::Column(left), Expr::Column(right)) = (left, right) else { return false };
-                pairs.push((left.clone(), right.clone()));
+                tree.pairs.push((left.clone(), right.clone()));
             }
-            flatten(&join.left, leaves, pairs) && flatten(&join.right, leaves, pairs)
+            tree.filters.extend(join.filter.clone());
+            flatten(&join.left, tree) && flatten(&join.right, tree)
         }
         // Between joins, projections only drop columns that nothing above uses.
-        LogicalPlan::Projection(projection) if is_join_columns(projection) => flatten(&projection.input, leaves, pairs),
+        LogicalPlan::Projection(projection) if is_join_columns(projection) => flatten(&projection.input, tree),
         other => {
-            leaves.push(other.clone());
+            tree.leaves.push(other.clone());
             true
         }
     }
 }
 
 /// Whether the projection only keeps some of its input's columns (under their names).
-fn keeps_columns(projection: &Projection) -> bool {
+pub(crate) fn keeps_columns(projection: &Projection) -> bool {
     projection.expr.iter().all(|e| matches!(e, Expr::Column(_)))
 }
 
@@ -107,7 +121,7 @@ fn is_join_columns(projection: &Projection) -> bool {
 
 /// The table scanned under filters, aliases and projections of plain columns (which keep the
 /// table's column names), with whether anything filters it.
-fn scan_of(plan: &LogicalPlan) -> Option<(&TableScan, bool)> {
+pub(crate) fn scan_of(plan: &LogicalPlan) -> Option<(&TableScan, bool)> {
     match plan {
         LogicalPlan::TableScan(scan) => Some((scan, !scan.filters.is_empty() || scan.fetch.is_some())),
         LogicalPlan::Filter(filter) => scan_of(&filter.input).map(|(scan, _)| (scan, true)),
@@ -123,16 +137,34 @@ fn managed_def(scan: &TableScan) -> Option<Arc<TableDef>> {
     provider.downcast_ref::<ManagedTable>().map(|table| Arc::clone(table.def()))
 }
 
+/// An input of a star: a table (under filters, aliases and projections of its columns), perhaps
+/// already joined to dimensions of its own (a snowflake's outer dimensions).
+#[derive(Clone)]
+struct Input {
+    plan: LogicalPlan,
+    /// The table whose rows the input has (each at most once), if it is one.
+    table: Option<TableScan>,
+    /// Whether the input may lack some of the table's rows.
+    filtered: bool,
+}
+
+impl Input {
+    fn new(plan: LogicalPlan) -> Self {
+        let (table, filtered) = scan_of(&plan).map_or((None, true), |(scan, filtered)| (Some(scan.clone()), filtered));
+        Self { plan, table, filtered }
+    }
+}
+
 /// A dimension of a star: its input and the (fact, dimension) columns it is joined on.
 struct Dimension {
-    plan: LogicalPlan,
+    input: Input,
     keys: Vec<(Column, Column)>,
 }
 
 /// Whether the dimension is a table joined on all the columns of its primary key or of a unique
 /// constraint (declared: enforced by loads for managed tables).
 fn joined_on_unique_key(dimension: &Dimension) -> bool {
-    let Some((scan, _)) = scan_of(&dimension.plan) else { return false };
+    let Some(scan) = &dimension.input.table else { return false };
     let Ok(provider) = source_as_provider(&scan.source) else { return false };
     let schema = provider.schema();
     let joined: HashSet<&str> = dimension.keys.iter().map(|(_, d)| d.name.as_str()).collect();
@@ -147,15 +179,18 @@ fn joined_on_unique_key(dimension: &Dimension) -> bool {
 /// Whether every fact row matches exactly one row of the dimension: the dimension is a managed
 /// table, unfiltered, joined on its whole primary key by a foreign key of the managed fact whose
 /// columns cannot be NULL.
-fn matches_once(fact: &LogicalPlan, dimension: &Dimension) -> bool {
-    let (Some((fact_scan, _)), Some((dim_scan, false))) = (scan_of(fact), scan_of(&dimension.plan)) else {
+fn matches_once(fact: &Input, dimension: &Dimension) -> bool {
+    let (Some(fact_scan), Some(dim_scan), false) = (&fact.table, &dimension.input.table, dimension.input.filtered)
+    else {
         return false;
     };
     let (Some(fact_def), Some(dim_def)) = (managed_def(fact_scan), managed_def(dim_scan)) else { return false };
     let Some(primary_key) = dim_def.primary_key.as_ref().filter(|_| !dim_def.scd2) else { return false };
     let pairs: HashSet<(&str, &str)> = dimension.keys.iter().map(|(f, d)| (f.name.as_str(), d.name.as_str())).collect();
-    let not_null =
-        dimension.keys.iter().all(|(f, _)| fact.schema().field_from_column(f).is_ok_and(|field| !field.is_nullable()));
+    let not_null = dimension
+        .keys
+        .iter()
+        .all(|(f, _)| fact.plan.schema().field_from_column(f).is_ok_and(|field| !field.is_nullable()));
     not_null
         && fact_def.foreign_keys.iter().any(|fk| {
             fk.references == dim_def.name
@@ -166,59 +201,128 @@ fn matches_once(fact: &LogicalPlan, dimension: &Dimension) -> bool {
         })
 }
 
+/// A pair of joined columns, each with the index of the input it comes from.
+type Side = ((usize, Column), (usize, Column));
+
+/// For each pair of joined columns, the inputs they come from: `None` when some pair's columns
+/// are not those of two different inputs.
+fn sides(inputs: &[Input], pairs: &[(Column, Column)]) -> Option<Vec<Side>> {
+    let input_of = |column: &Column| inputs.iter().position(|input| input.plan.schema().has_column(column));
+    pairs
+        .iter()
+        .map(|(a, b)| match (input_of(a), input_of(b)) {
+            (Some(x), Some(y)) if x != y => Some(((x, a.clone()), (y, b.clone()))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The columns joining `dimension` to the other inputs, as (other, dimension) pairs.
+fn keys_of(dimension: usize, sides: &[Side]) -> Vec<(usize, Column, Column)> {
+    sides
+        .iter()
+        .filter_map(|((x, a), (y, b))| match (*x == dimension, *y == dimension) {
+            (false, true) => Some((*x, a.clone(), b.clone())),
+            (true, false) => Some((*y, b.clone(), a.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Joins each input that is joined to only one other, on a key of its own, and that filters the
+/// other or matches each of its rows once, into that other input when it is itself a dimension
+/// (joined to a third on a key of its own): a snowflake's outer dimension, `nation` of `supplier`
+/// of `lineitem`. Until two inputs are left; so that what is left may be a star whose dimensions
+/// carry their own dimensions' filters. Whether it joined any.
+fn snowflakes(inputs: &mut Vec<Input>, pairs: &mut Vec<(Column, Column)>) -> Result<bool> {
+    let mut joined = false;
+    while inputs.len() > 2 {
+        let Some(sides) = sides(inputs, pairs) else { break };
+        let outer = (0..inputs.len()).find_map(|outer| {
+            let keys = keys_of(outer, &sides);
+            let inner = keys.first()?.0;
+            let dimension = Dimension {
+                input: inputs[outer].clone(),
+                keys: keys.iter().map(|(_, a, b)| (a.clone(), b.clone())).collect(),
+            };
+            // `inner` is itself a dimension (of another input), not the star's fact.
+            let dimension_of = |other: usize| {
+                let keys = keys_of(inner, &sides).into_iter().filter(|(o, _, _)| *o == other);
+                joined_on_unique_key(&Dimension {
+                    input: inputs[inner].clone(),
+                    keys: keys.map(|(_, a, b)| (a, b)).collect(),
+                })
+            };
+            (keys.iter().all(|(other, _, _)| *other == inner)
+                && joined_on_unique_key(&dimension)
+                && (dimension.input.filtered || matches_once(&inputs[inner], &dimension))
+                && (0..inputs.len()).any(|other| other != outer && other != inner && dimension_of(other)))
+            .then_some((outer, inner, dimension))
+        });
+        let Some((outer, inner, dimension)) = outer else { break };
+        let (inner_keys, outer_keys): (Vec<Column>, Vec<Column>) = dimension.keys.into_iter().unzip();
+        let plan = LogicalPlanBuilder::from(inputs[inner].plan.clone())
+            .join(dimension.input.plan.clone(), JoinType::Inner, (inner_keys, outer_keys), None)?
+            .build()?;
+        pairs.retain(|(a, b)| !(plan.schema().has_column(a) && plan.schema().has_column(b)));
+        let filtered = inputs[inner].filtered || dimension.input.filtered;
+        inputs[inner] = Input { plan, table: inputs[inner].table.clone(), filtered };
+        inputs.remove(outer);
+        joined = true;
+    }
+    Ok(joined)
+}
+
 /// The star rebuilt, when `plan` is the top of a star join that the rule changes.
 fn star(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
-    let (mut leaves, mut pairs) = (Vec::new(), Vec::new());
-    if !matches!(plan, LogicalPlan::Join(_)) || !flatten(plan, &mut leaves, &mut pairs) {
+    let mut tree = Tree::default();
+    if !matches!(plan, LogicalPlan::Join(_)) || !flatten(plan, &mut tree) {
         return Ok(None);
     }
-    let leaf_of = |column: &Column| leaves.iter().position(|leaf| leaf.schema().has_column(column));
-    let mut sides = Vec::new();
-    for (a, b) in &pairs {
-        match (leaf_of(a), leaf_of(b)) {
-            (Some(x), Some(y)) if x != y => sides.push(((x, a), (y, b))),
-            _ => return Ok(None),
-        }
-    }
+    let mut inputs: Vec<Input> = tree.leaves.into_iter().map(Input::new).collect();
+    let joined = snowflakes(&mut inputs, &mut tree.pairs)?;
+    let Some(sides) = sides(&inputs, &tree.pairs) else { return Ok(None) };
     // The fact: the input in every join. (With two inputs, either may be; the first whose
     // dimension the rule can drop.)
-    for fact in 0..leaves.len() {
+    for fact in 0..inputs.len() {
         if !sides.iter().all(|((x, _), (y, _))| *x == fact || *y == fact) {
             continue;
         }
-        let mut dimensions: Vec<Dimension> = Vec::new();
-        for (index, leaf) in leaves.iter().enumerate().filter(|(i, _)| *i != fact) {
-            let keys = sides
-                .iter()
-                .filter_map(|((x, a), (y, b))| match (*x == fact, *y == fact) {
-                    (true, false) if *y == index => Some(((*a).clone(), (*b).clone())),
-                    (false, true) if *x == index => Some(((*b).clone(), (*a).clone())),
-                    _ => None,
-                })
-                .collect();
-            dimensions.push(Dimension { plan: leaf.clone(), keys });
-        }
+        let dimensions: Vec<Dimension> = (0..inputs.len())
+            .filter(|index| *index != fact)
+            .map(|index| Dimension {
+                input: inputs[index].clone(),
+                keys: keys_of(index, &sides).into_iter().map(|(_, f, d)| (f, d)).collect(),
+            })
+            .collect();
         // Each other input a dimension: joined on a key of its own, so that no join multiplies
         // the fact's rows (or the order chosen here could make later joins see more rows).
         if !dimensions.iter().all(joined_on_unique_key) {
             continue;
         }
-        if let Some(rebuilt) = rebuild(plan, &leaves[fact], dimensions)? {
+        if let Some(rebuilt) = rebuild(plan, &inputs[fact], dimensions, &tree.filters, joined)? {
             return Ok(Some(rebuilt));
         }
     }
     Ok(None)
 }
 
-/// The fact joined to its dimensions in the rule's order, under a projection giving the
-/// original join's columns; `None` when that is the plan as it was.
-fn rebuild(plan: &LogicalPlan, fact: &LogicalPlan, dimensions: Vec<Dimension>) -> Result<Option<LogicalPlan>> {
+/// The fact joined to its dimensions in the rule's order, then the joins' other conditions,
+/// under a projection giving the original join's columns; `None` when that is the plan as it was
+/// (`joined`: some dimensions were joined to their own).
+fn rebuild(
+    plan: &LogicalPlan,
+    fact: &Input,
+    dimensions: Vec<Dimension>,
+    filters: &[Expr],
+    joined: bool,
+) -> Result<Option<LogicalPlan>> {
     let count = dimensions.len();
     let (mut first, mut last, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
     for dimension in dimensions {
         if !matches_once(fact, &dimension) {
             first.push(dimension);
-        } else if dimension.plan.schema().columns().iter().all(|c| dimension.keys.iter().any(|(_, d)| d == c)) {
+        } else if dimension.input.plan.schema().columns().iter().all(|c| dimension.keys.iter().any(|(_, d)| d == c)) {
             dropped.push(dimension);
         } else {
             last.push(dimension);
@@ -226,13 +330,18 @@ fn rebuild(plan: &LogicalPlan, fact: &LogicalPlan, dimensions: Vec<Dimension>) -
     }
     // Unchanged: nothing dropped and the dimensions that only add columns already at the end,
     // in an order the rule would keep (the original order of the others).
-    if dropped.is_empty() && (last.is_empty() || first.is_empty() || already_last(plan, &last, count)) {
+    if !joined && dropped.is_empty() && (last.is_empty() || first.is_empty() || already_last(plan, &last, count)) {
         return Ok(None);
     }
-    let mut builder = LogicalPlanBuilder::from(rewrite(fact.clone())?.data);
-    for dimension in first.into_iter().chain(last) {
+    let mut builder = LogicalPlanBuilder::from(rewrite(fact.plan.clone())?.data);
+    let order: Vec<Dimension> = first.into_iter().chain(last).collect();
+    let joins = order.len();
+    for (index, dimension) in order.into_iter().enumerate() {
         let (fact_keys, dim_keys): (Vec<Column>, Vec<Column>) = dimension.keys.into_iter().unzip();
-        builder = builder.join(rewrite(dimension.plan)?.data, JoinType::Inner, (fact_keys, dim_keys), None)?;
+        // The joins' other conditions stay join conditions, on the last join (a filter above the
+        // joins would have DataFusion flatten and reorder them).
+        let filter = if index + 1 == joins { conjunction(filters.iter().cloned()) } else { None };
+        builder = builder.join(rewrite(dimension.input.plan)?.data, JoinType::Inner, (fact_keys, dim_keys), filter)?;
     }
     let joined = builder.build()?;
     let exprs = plan
@@ -264,5 +373,6 @@ fn already_last(plan: &LogicalPlan, last: &[Dimension], count: usize) -> bool {
             _ => break,
         }
     }
-    outermost.len() == count && outermost.iter().take(last.len()).all(|right| last.iter().any(|d| &d.plan == *right))
+    outermost.len() == count
+        && outermost.iter().take(last.len()).all(|right| last.iter().any(|d| &d.input.plan == *right))
 }

@@ -1,6 +1,8 @@
 //! Star joins planned with the catalog's keys (`engine/src/star.rs`): a dimension that matches
 //! every fact row once and whose columns are unused is not joined, one that only adds columns is
-//! joined last, and every answer is the one DataFusion gives without the rule.
+//! joined last, a snowflake's outer dimensions are joined to theirs first; subqueries filter
+//! before the joins that cannot (`semi.rs`); join filters apply under aggregates (`prefilter.rs`);
+//! and every answer is the one DataFusion gives without the rule.
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use starhouse_engine::Session;
@@ -12,26 +14,40 @@ async fn run(session: &Session, sql: &str) -> String {
     pretty_format_batches(&batches).expect("the rows format").to_string()
 }
 
-/// The optimized logical plan of a query.
-async fn plan(session: &Session, sql: &str) -> String {
+/// The optimized logical and physical plans of a query.
+async fn plans(session: &Session, sql: &str) -> (String, String) {
     let batches = session.sql(&format!("EXPLAIN {sql}")).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let text = pretty_format_batches(&batches).expect("the plan formats").to_string();
-    text.split("physical_plan").next().unwrap_or_default().to_string()
+    let (logical, physical) = text.split_once("physical_plan").unwrap_or((&text, ""));
+    (logical.to_string(), physical.to_string())
 }
 
-/// The query's answer and plan with the rule, after checking that the answer is the same without.
-async fn with_and_without(session: &Session, sql: &str) -> (String, String) {
-    run(session, "SET starhouse.star_joins = false").await;
-    let (without, plan_without) = (run(session, sql).await, plan(session, sql).await);
-    run(session, "SET starhouse.star_joins = true").await;
-    let (with, plan_with) = (run(session, sql).await, plan(session, sql).await);
-    assert_eq!(with, without, "{sql}\nwith the rule:\n{plan_with}\nwithout:\n{plan_without}");
-    (with, plan_with)
+/// The optimized logical plan of a query.
+async fn plan(session: &Session, sql: &str) -> String {
+    plans(session, sql).await.0
+}
+
+const STAR_JOINS: &str = "starhouse.star_joins";
+
+/// The query's answer and plans with the rule that `setting` turns on, after checking that the
+/// answer is the same without.
+async fn with_and_without(session: &Session, setting: &str, sql: &str) -> (String, (String, String)) {
+    run(session, &format!("SET {setting} = false")).await;
+    let (without, plans_without) = (run(session, sql).await, plans(session, sql).await);
+    run(session, &format!("SET {setting} = true")).await;
+    let (with, plans_with) = (run(session, sql).await, plans(session, sql).await);
+    assert_eq!(with, without, "{sql}\nwith {setting}:\n{plans_with:?}\nwithout:\n{plans_without:?}");
+    (with, plans_with)
 }
 
 const TABLES: &[&str] = &[
     "CREATE TABLE dim_date (date_key INT PRIMARY KEY, year INT NOT NULL) WITH (role = 'dimension')",
-    "CREATE TABLE dim_store (store_key INT PRIMARY KEY, region TEXT NOT NULL) WITH (role = 'dimension')",
+    "CREATE TABLE dim_country (country_key INT PRIMARY KEY, name TEXT NOT NULL) WITH (role = 'dimension')",
+    "CREATE TABLE dim_store (
+       store_key INT PRIMARY KEY,
+       region TEXT NOT NULL,
+       country_key INT NOT NULL REFERENCES dim_country (country_key)
+     ) WITH (role = 'dimension')",
     "CREATE TABLE dim_customer (customer_key INT PRIMARY KEY, name TEXT NOT NULL) WITH (role = 'dimension', scd = 2)",
     "CREATE TABLE sales (
        sale_id BIGINT PRIMARY KEY,
@@ -43,7 +59,8 @@ const TABLES: &[&str] = &[
      ) WITH (role = 'fact')",
     "CREATE EXTERNAL TABLE ext_sales STORED AS PARQUET LOCATION '{data}/ext_sales/'",
     "INSERT INTO dim_date VALUES (20240101, 2024), (20240102, 2024), (20250101, 2025)",
-    "INSERT INTO dim_store VALUES (1, 'north'), (2, 'south')",
+    "INSERT INTO dim_country VALUES (1, 'FR'), (2, 'DE'), (3, 'IT')",
+    "INSERT INTO dim_store VALUES (1, 'north', 1), (2, 'south', 2)",
     "INSERT INTO dim_customer VALUES (1, 'Ann'), (2, 'Bob')",
     // A second version of customer 1: two rows with its key.
     "INSERT INTO dim_customer VALUES (1, 'Ann B')",
@@ -65,13 +82,13 @@ async fn star() -> (TestEngine, Session) {
 async fn an_unused_dimension_behind_an_enforced_foreign_key_is_not_joined() {
     let (_test, session) = star().await;
     let sql = "SELECT count(*) AS n, sum(amount) AS total FROM sales s JOIN dim_date d ON s.date_key = d.date_key";
-    let (answer, plan) = with_and_without(&session, sql).await;
+    let (answer, (plan, _)) = with_and_without(&session, STAR_JOINS, sql).await;
     assert!(answer.contains("| 3 | 60    |"), "{answer}");
     assert!(!plan.contains("dim_date"), "{plan}");
     // The key is still there to group by: it is the fact's.
     let sql = "SELECT d.date_key, sum(amount) AS total FROM sales s JOIN dim_date d ON s.date_key = d.date_key
                GROUP BY d.date_key ORDER BY d.date_key";
-    let (answer, plan) = with_and_without(&session, sql).await;
+    let (answer, (plan, _)) = with_and_without(&session, STAR_JOINS, sql).await;
     assert!(answer.contains("| 20250101 | 30    |"), "{answer}");
     assert!(!plan.contains("TableScan: dim_date"), "{plan}");
 }
@@ -100,7 +117,7 @@ async fn dimensions_that_may_not_match_once_stay_joined() {
         ("SELECT count(*) AS n FROM ext_sales e JOIN dim_date d ON e.date_key = d.date_key", "| 1 |", "dim_date"),
     ];
     for (sql, expected, dimension) in cases {
-        let (answer, plan) = with_and_without(&session, sql).await;
+        let (answer, (plan, _)) = with_and_without(&session, STAR_JOINS, sql).await;
         assert!(answer.contains(expected), "{sql}: {answer}");
         assert!(plan.contains(&format!("TableScan: {dimension}")), "{sql}: {plan}");
     }
@@ -112,7 +129,7 @@ async fn a_dimension_that_only_adds_columns_is_joined_after_those_that_filter() 
     let sql = "SELECT d.year, st.region, sum(amount) AS total
                FROM sales s JOIN dim_date d ON s.date_key = d.date_key JOIN dim_store st ON s.store_key = st.store_key
                WHERE st.region = 'north' GROUP BY d.year, st.region ORDER BY d.year";
-    let (answer, reordered) = with_and_without(&session, sql).await;
+    let (answer, (reordered, _)) = with_and_without(&session, STAR_JOINS, sql).await;
     assert!(answer.contains("| 2024 | north  | 10    |") && answer.contains("| 2025 | north  | 30    |"), "{answer}");
     // In a left-deep plan the last join's input is printed last.
     let (date, store) = (reordered.find("TableScan: dim_date"), reordered.find("TableScan: dim_store"));
@@ -130,7 +147,110 @@ async fn a_join_that_can_multiply_the_fact_rows_leaves_the_order_alone() {
     let sql = "SELECT st.region, count(*) AS n
                FROM sales s JOIN dim_store st ON s.store_key = st.store_key JOIN sales other ON s.store_key = other.store_key
                GROUP BY st.region ORDER BY st.region";
-    let (answer, with) = with_and_without(&session, sql).await;
+    let (answer, (with, _)) = with_and_without(&session, STAR_JOINS, sql).await;
     assert!(answer.contains("| north  | 4 |") && answer.contains("| south  | 1 |"), "{answer}");
     assert!(with.find("SubqueryAlias: st") < with.find("SubqueryAlias: other"), "{with}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snowflakes_outer_dimension_is_joined_to_its_own_dimension_first() {
+    let (_test, session) = star().await;
+    let sql = "SELECT c.name, count(*) AS n, sum(amount) AS total
+               FROM sales s JOIN dim_store st ON s.store_key = st.store_key JOIN dim_country c ON st.country_key = c.country_key
+               WHERE c.name = 'DE' GROUP BY c.name";
+    let (answer, (with, _)) = with_and_without(&session, STAR_JOINS, sql).await;
+    assert!(answer.contains("| DE   | 1 | 20    |"), "{answer}");
+    // The country's filter reaches the stores before the stores meet the sales.
+    let (fact_join, outer_join) =
+        (with.find("Join: s.store_key = st.store_key"), with.find("Join: st.country_key = c.country_key"));
+    assert!(fact_join.is_some() && outer_join.is_some() && fact_join < outer_join, "{with}");
+    run(&session, "SET starhouse.star_joins = false").await;
+    let unchanged = plan(&session, sql).await;
+    assert!(
+        unchanged.find("Join: s.store_key = st.store_key") > unchanged.find("Join: st.country_key = c.country_key"),
+        "{unchanged}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_condition_across_two_snowflake_arms_keeps_each_arm_apart() {
+    let (_test, session) = star().await;
+    // The same table twice, under two names, with a condition on both (TPC-H Q7's shape): each
+    // arm is joined to its own country, and the condition still tells the two apart.
+    let sql = "SELECT s.sale_id, c1.name AS sold_in, c2.name AS promoted_in
+               FROM sales s
+               JOIN dim_store st ON s.store_key = st.store_key JOIN dim_country c1 ON st.country_key = c1.country_key
+               JOIN dim_store p ON s.promo_store_key = p.store_key JOIN dim_country c2 ON p.country_key = c2.country_key
+               WHERE (c1.name = 'FR' AND c2.name = 'DE') OR (c1.name = 'DE' AND c2.name = 'FR')
+               ORDER BY s.sale_id";
+    let (answer, (with, _)) = with_and_without(&session, STAR_JOINS, sql).await;
+    assert!(answer.contains("| 2       | DE      | FR          |"), "{answer}");
+    assert!(answer.contains("| 3       | FR      | DE          |"), "{answer}");
+    assert!(
+        with.find("Join: s.store_key = st.store_key") < with.find("Join: st.country_key = c1.country_key"),
+        "{with}"
+    );
+}
+
+const SEMI_JOINS: &str = "starhouse.semi_joins";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subquery_filters_the_fact_before_joins_that_filter_nothing() {
+    let (_test, session) = star().await;
+    let sql = "SELECT st.region, count(*) AS n FROM sales s JOIN dim_store st ON s.store_key = st.store_key
+               WHERE s.date_key IN (SELECT date_key FROM dim_date WHERE year = 2024)
+               GROUP BY st.region ORDER BY st.region";
+    let (answer, (with, _)) = with_and_without(&session, SEMI_JOINS, sql).await;
+    assert!(answer.contains("| north  | 1 |") && answer.contains("| south  | 1 |"), "{answer}");
+    let (inner, semi) = (with.find("Inner Join"), with.find("LeftSemi Join"));
+    assert!(inner.is_some() && semi.is_some() && inner < semi, "{with}");
+    run(&session, "SET starhouse.semi_joins = false").await;
+    let unchanged = plan(&session, sql).await;
+    assert!(unchanged.find("LeftSemi Join") < unchanged.find("Inner Join"), "{unchanged}");
+    // NOT IN over a nullable column, and NOT EXISTS: the same answers with the rule.
+    for (sql, expected) in [
+        (
+            "SELECT s.sale_id, st.region FROM sales s JOIN dim_store st ON s.store_key = st.store_key
+             WHERE s.promo_store_key NOT IN (SELECT store_key FROM dim_store WHERE region = 'south') ORDER BY s.sale_id",
+            // Sale 1's NULL is not "not in" anything.
+            "| 2       | south  |\n+",
+        ),
+        (
+            "SELECT s.sale_id, st.region FROM sales s JOIN dim_store st ON s.store_key = st.store_key
+             WHERE NOT EXISTS (SELECT 1 FROM dim_date d WHERE d.date_key = s.date_key AND d.year = 2025) ORDER BY s.sale_id",
+            "| 1       | north  |\n| 2       | south  |\n+",
+        ),
+    ] {
+        let (answer, (with, _)) = with_and_without(&session, SEMI_JOINS, sql).await;
+        assert!(answer.contains(expected), "{sql}: {answer}");
+        assert!(with.find("Inner Join") < with.find("LeftAnti Join"), "{sql}: {with}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subquery_stays_above_a_join_that_filters() {
+    let (_test, session) = star().await;
+    // Here the join keeps only the north's sales: the subquery should see only those.
+    let sql = "SELECT st.region, count(*) AS n FROM sales s JOIN dim_store st ON s.store_key = st.store_key
+               WHERE st.region = 'north' AND s.date_key IN (SELECT date_key FROM dim_date WHERE year = 2024)
+               GROUP BY st.region";
+    let (answer, (with, _)) = with_and_without(&session, SEMI_JOINS, sql).await;
+    assert!(answer.contains("| north  | 1 |"), "{answer}");
+    assert!(with.find("LeftSemi Join") < with.find("Inner Join"), "{with}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_filter_applies_under_the_aggregate_it_was_pushed_through() {
+    let (_test, session) = star().await;
+    // TPC-H Q17's shape: each store's average, compared with the sales of the north's stores.
+    let sql =
+        "SELECT count(*) AS n, sum(s.amount) AS total FROM sales s JOIN dim_store st ON s.store_key = st.store_key
+               WHERE st.region = 'north'
+                 AND s.amount >= (SELECT avg(s2.amount) FROM sales s2 WHERE s2.store_key = st.store_key)";
+    let (answer, (_, physical)) = with_and_without(&session, "starhouse.filter_before_aggregate", sql).await;
+    assert!(answer.contains("| 1 | 30    |"), "{answer}");
+    assert!(physical.contains("FilterExec: DynamicFilter"), "{physical}");
+    run(&session, "SET starhouse.filter_before_aggregate = false").await;
+    let (_, unchanged) = plans(&session, sql).await;
+    assert!(!unchanged.contains("FilterExec: DynamicFilter"), "{unchanged}");
 }

@@ -1,0 +1,116 @@
+//! Semi and anti joins (`IN`, `EXISTS`, `NOT IN`, `NOT EXISTS` subqueries) moved below the inner
+//! joins they filter.
+//!
+//! DataFusion turns `WHERE x IN (subquery)` into a semi join on top of the query's joins, so that
+//! in `customer, orders, lineitem WHERE o_orderkey IN (...)` all of `orders ⋈ lineitem` is built
+//! before the subquery removes most of it. A semi or anti join keeps or drops each row of its
+//! input by that row's own columns, so when those columns all come from one input of an inner
+//! join it may run on that input instead, with the same answer: `(A ⋈ B) ⋉ S = (A ⋉ S) ⋈ B`.
+//!
+//! Whether that is faster depends on what the other input removes: the rule moves the semi join
+//! only when the other input filters nothing (unfiltered tables joined by inner joins), as the
+//! inner join then cannot make the semi join's input smaller than `A` by much. `SET
+//! starhouse.semi_joins = false` turns the rule off (to measure it).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, Result};
+use datafusion::logical_expr::{Join, JoinType, LogicalPlan, Projection};
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+
+use crate::star::{StarhouseOptions, keeps_columns, scan_of};
+
+/// The optimizer rule.
+#[derive(Debug)]
+pub(crate) struct SemiJoins;
+
+impl OptimizerRule for SemiJoins {
+    fn name(&self) -> &str {
+        "starhouse_semi_joins"
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        if !config.options().extensions.get::<StarhouseOptions>().is_none_or(|o| o.semi_joins) {
+            return Ok(Transformed::no(plan));
+        }
+        plan.transform_down(|node| match pushed(&node)? {
+            Some(plan) => Ok(Transformed::yes(plan)),
+            None => Ok(Transformed::no(node)),
+        })
+    }
+}
+
+/// `plan` with its semi or anti join moved one step down (below a projection of columns or into
+/// one input of an inner join), if it is such a join and the rule moves it.
+fn pushed(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+    let LogicalPlan::Join(semi) = plan else { return Ok(None) };
+    if !matches!(semi.join_type, JoinType::LeftSemi | JoinType::LeftAnti) {
+        return Ok(None);
+    }
+    let below = |input: &Arc<LogicalPlan>| -> Result<Arc<LogicalPlan>> {
+        Ok(Arc::new(LogicalPlan::Join(Join::try_new(
+            Arc::clone(input),
+            Arc::clone(&semi.right),
+            semi.on.clone(),
+            semi.filter.clone(),
+            semi.join_type,
+            semi.join_constraint,
+            semi.null_equality,
+            semi.null_aware,
+        )?)))
+    };
+    match semi.left.as_ref() {
+        LogicalPlan::Projection(projection)
+            if keeps_columns(projection) && matches!(projection.input.as_ref(), LogicalPlan::Join(_)) =>
+        {
+            let input = below(&projection.input)?;
+            Ok(Some(LogicalPlan::Projection(Projection::try_new(projection.expr.clone(), input)?)))
+        }
+        LogicalPlan::Join(inner) if inner.join_type == JoinType::Inner => {
+            // The columns of the semi join's input that decide which of its rows it keeps.
+            let mut used: HashSet<&Column> = semi.on.iter().flat_map(|(left, _)| left.column_refs()).collect();
+            if let Some(filter) = &semi.filter {
+                used.extend(filter.column_refs().into_iter().filter(|c| semi.left.schema().has_column(c)));
+            }
+            let within = |side: &LogicalPlan| used.iter().all(|c| side.schema().has_column(c));
+            let (left, right) = if within(&inner.left) && unfiltered(&inner.right) {
+                (below(&inner.left)?, Arc::clone(&inner.right))
+            } else if within(&inner.right) && unfiltered(&inner.left) {
+                (Arc::clone(&inner.left), below(&inner.right)?)
+            } else {
+                return Ok(None);
+            };
+            Ok(Some(LogicalPlan::Join(Join::try_new(
+                left,
+                right,
+                inner.on.clone(),
+                inner.filter.clone(),
+                inner.join_type,
+                inner.join_constraint,
+                inner.null_equality,
+                inner.null_aware,
+            )?)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Whether `plan` is tables that nothing filters, joined by inner joins without filters.
+fn unfiltered(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Join(join) => {
+            join.join_type == JoinType::Inner
+                && join.filter.is_none()
+                && unfiltered(&join.left)
+                && unfiltered(&join.right)
+        }
+        LogicalPlan::Projection(projection) if keeps_columns(projection) => unfiltered(&projection.input),
+        other => matches!(scan_of(other), Some((_, false))),
+    }
+}
