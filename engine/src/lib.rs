@@ -124,11 +124,24 @@ impl Engine {
 
     /// The configuration every session starts from.
     fn session_config() -> SessionConfig {
-        SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
             .with_create_default_catalog_and_schema(false)
-            .with_option_extension(star::StarhouseOptions::default())
+            .with_option_extension(star::StarhouseOptions::default());
+        let options = config.options_mut();
+        // A join whose build side is estimated at up to a million rows (a filtered dimension:
+        // DataFusion guesses a filter keeps 20% of a table) builds one hash table that every fact
+        // partition probes, rather than repartitioning the fact table by the join key (DataFusion's
+        // default: 128 Ki rows, 1 MiB; measured in `benches/`).
+        options.optimizer.hash_join_single_partition_threshold_rows = 1 << 20;
+        options.optimizer.hash_join_single_partition_threshold = 64 << 20;
+        // A join on integer keys that cover at least 3% of their range (a dimension's dense
+        // surrogate keys, even after a filter that keeps one in 25) looks them up in an array
+        // indexed by key rather than in a hash table: at most 4 bytes × 33 slots per build row
+        // (DataFusion's default: 15%; measured in `benches/`).
+        options.execution.perfect_hash_join_min_key_density = 0.03;
+        config
     }
 
     pub fn warehouse(&self) -> &Arc<Warehouse> {

@@ -9,7 +9,10 @@
 //!   once: if none of its columns but the key is used, it is not joined at all (the key is the
 //!   fact's column); otherwise it is joined last, as it removes no rows;
 //! - the other dimensions (filtered, or without such a key) keep their order and come first, so
-//!   the joins that remove fact rows run before those that only add columns.
+//!   the joins that remove fact rows run before those that only add columns;
+//! - a snowflake's outer dimension (`nation` of `supplier` of `lineitem`), joined to one dimension
+//!   on its own key, is joined to that dimension first when it filters it or matches each of its
+//!   rows once: the fact then meets one dimension that carries the outer one's filter.
 //!
 //! DataFusion then chooses each join's build side (the dimension) and pushes the dimensions'
 //! filters into the fact scan as dynamic filters. `SET starhouse.star_joins = false` turns the
@@ -37,7 +40,7 @@ extensions_options! {
         pub star_joins: bool, default = true
         /// Move `IN`/`EXISTS` subqueries below inner joins that filter nothing (see `semi.rs`).
         pub semi_joins: bool, default = true
-        /// Apply join filters in the scans under aggregates, row by row (see `prefilter.rs`).
+        /// Apply the join filters pushed through an aggregate under it too (see `prefilter.rs`).
         pub filter_before_aggregate: bool, default = true
     }
 }
