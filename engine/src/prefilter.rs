@@ -34,7 +34,7 @@ pub(crate) struct FilterBeforeAggregate;
 
 impl PhysicalOptimizerRule for FilterBeforeAggregate {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        if !config.extensions.get::<StarhouseOptions>().is_none_or(|o| o.filter_before_aggregate) {
+        if !StarhouseOptions::enabled(config, |o| o.filter_before_aggregate) {
             return Ok(plan);
         }
         plan.transform_down(|node| {
@@ -81,8 +81,8 @@ fn join_filter(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn PhysicalE
     let dynamic: Vec<_> =
         split_conjunction(&predicate).into_iter().filter(|e| e.is::<DynamicFilterPhysicalExpr>()).cloned().collect();
     let schema = plan.schema();
-    let columns = dynamic.iter().flat_map(collect_columns);
-    if dynamic.is_empty() || columns.into_iter().any(|c| schema.index_of(c.name()).is_err()) {
+    let mut columns = dynamic.iter().flat_map(collect_columns);
+    if dynamic.is_empty() || columns.any(|c| schema.index_of(c.name()).is_err()) {
         return Ok(None);
     }
     Ok(Some(reassign_expr_columns(conjunction(dynamic), &schema)?))

@@ -36,7 +36,7 @@ impl OptimizerRule for SemiJoins {
     }
 
     fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        if !config.options().extensions.get::<StarhouseOptions>().is_none_or(|o| o.semi_joins) {
+        if !StarhouseOptions::enabled(&config.options(), |o| o.semi_joins) {
             return Ok(Transformed::no(plan));
         }
         plan.transform_down(|node| match pushed(&node)? {
@@ -53,18 +53,7 @@ fn pushed(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
     if !matches!(semi.join_type, JoinType::LeftSemi | JoinType::LeftAnti) {
         return Ok(None);
     }
-    let below = |input: &Arc<LogicalPlan>| -> Result<Arc<LogicalPlan>> {
-        Ok(Arc::new(LogicalPlan::Join(Join::try_new(
-            Arc::clone(input),
-            Arc::clone(&semi.right),
-            semi.on.clone(),
-            semi.filter.clone(),
-            semi.join_type,
-            semi.join_constraint,
-            semi.null_equality,
-            semi.null_aware,
-        )?)))
-    };
+    let below = |input: &Arc<LogicalPlan>| on_inputs(semi, input, &semi.right).map(Arc::new);
     match semi.left.as_ref() {
         LogicalPlan::Projection(projection)
             if keeps_columns(projection) && matches!(projection.input.as_ref(), LogicalPlan::Join(_)) =>
@@ -86,19 +75,24 @@ fn pushed(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
             } else {
                 return Ok(None);
             };
-            Ok(Some(LogicalPlan::Join(Join::try_new(
-                left,
-                right,
-                inner.on.clone(),
-                inner.filter.clone(),
-                inner.join_type,
-                inner.join_constraint,
-                inner.null_equality,
-                inner.null_aware,
-            )?)))
+            Ok(Some(on_inputs(inner, &left, &right)?))
         }
         _ => Ok(None),
     }
+}
+
+/// `join` (its type and conditions) over other inputs.
+fn on_inputs(join: &Join, left: &Arc<LogicalPlan>, right: &Arc<LogicalPlan>) -> Result<LogicalPlan> {
+    Ok(LogicalPlan::Join(Join::try_new(
+        Arc::clone(left),
+        Arc::clone(right),
+        join.on.clone(),
+        join.filter.clone(),
+        join.join_type,
+        join.join_constraint,
+        join.null_equality,
+        join.null_aware,
+    )?))
 }
 
 /// Whether `plan` is tables that nothing filters, joined by inner joins without filters.

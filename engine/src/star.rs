@@ -24,7 +24,7 @@ use std::sync::Arc;
 use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, Constraint, ExprSchema, NullEquality, Result, extensions_options};
-use datafusion::config::ConfigExtension;
+use datafusion::config::{ConfigExtension, ConfigOptions};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, TableScan};
@@ -49,6 +49,14 @@ impl ConfigExtension for StarhouseOptions {
     const PREFIX: &'static str = "starhouse";
 }
 
+impl StarhouseOptions {
+    /// Whether the session's setting that `rule` reads is on (the default when the session has
+    /// none of these settings).
+    pub(crate) fn enabled(options: &ConfigOptions, rule: impl FnOnce(&Self) -> bool) -> bool {
+        options.extensions.get::<Self>().is_none_or(rule)
+    }
+}
+
 /// The optimizer rule.
 #[derive(Debug)]
 pub(crate) struct StarJoins;
@@ -63,8 +71,7 @@ impl OptimizerRule for StarJoins {
     }
 
     fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        let options = config.options();
-        if !options.extensions.get::<StarhouseOptions>().is_none_or(|o| o.star_joins) {
+        if !StarhouseOptions::enabled(&config.options(), |o| o.star_joins) {
             return Ok(Transformed::no(plan));
         }
         rewrite(plan)
