@@ -13,6 +13,7 @@
 //! Start reading at [`Session::execute`], then `ddl` and `tables`.
 
 mod ddl;
+mod decimal;
 pub mod demo;
 mod describe;
 mod error;

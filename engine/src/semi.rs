@@ -55,11 +55,15 @@ fn pushed(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
     }
     let below = |input: &Arc<LogicalPlan>| on_inputs(semi, input, &semi.right).map(Arc::new);
     match semi.left.as_ref() {
-        LogicalPlan::Projection(projection)
-            if keeps_columns(projection) && matches!(projection.input.as_ref(), LogicalPlan::Join(_)) =>
-        {
-            let input = below(&projection.input)?;
-            Ok(Some(LogicalPlan::Projection(Projection::try_new(projection.expr.clone(), input)?)))
+        // Below a projection only on the way into a join's input: otherwise the move would only
+        // lose the projection, and the join below would hand the semi join columns nothing uses.
+        LogicalPlan::Projection(projection) if keeps_columns(projection) => {
+            match pushed(below(&projection.input)?.as_ref())? {
+                Some(input) => {
+                    Ok(Some(LogicalPlan::Projection(Projection::try_new(projection.expr.clone(), Arc::new(input))?)))
+                }
+                None => Ok(None),
+            }
         }
         LogicalPlan::Join(inner) if inner.join_type == JoinType::Inner => {
             // The columns of the semi join's input that decide which of its rows it keeps.

@@ -139,6 +139,7 @@ impl Session {
         let ctx = SessionContext::new_with_state(state);
         ctx.add_optimizer_rule(Arc::new(crate::star::StarJoins));
         ctx.add_optimizer_rule(Arc::new(crate::semi::SemiJoins));
+        ctx.add_optimizer_rule(Arc::new(crate::decimal::DecimalLiterals));
         let catalog = WarehouseCatalog {
             schemas: MemoryCatalogProvider::new(),
             system: Arc::new(SystemSchema { warehouse: Arc::clone(&engine.warehouse) }),

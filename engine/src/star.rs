@@ -42,6 +42,8 @@ extensions_options! {
         pub semi_joins: bool, default = true
         /// Apply the join filters pushed through an aggregate under it too (see `prefilter.rs`).
         pub filter_before_aggregate: bool, default = true
+        /// Give integer literals added to decimals the decimal's scale (see `decimal.rs`).
+        pub decimal_literals: bool, default = true
     }
 }
 

@@ -38,6 +38,14 @@ pub(crate) const TARGET_FILE_BYTES: usize = 128 * 1024 * 1024;
 /// Rows per Parquet row group: the unit a filter on min/max can skip.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 
+/// A column chunk's dictionary grows to at most this many bytes before the writer falls back to
+/// plain encoding: columns with few distinct values (codes, names, dates) stay dictionary-encoded,
+/// keys and amounts do not. With parquet-rs's default of 1 MiB, a row group's 256 Ki values of a
+/// key were nearly all dictionary entries: the files were larger (SSB scale 10's lineorder keys,
+/// revenue and date: 808 MB against 606 MB) and slower to decode (a scan summing them 1.04 s
+/// against 0.69 s; DuckDB 0.71 s and 0.66 s on the same files).
+const DICTIONARY_BYTES: usize = 64 * 1024;
+
 /// Files written for one table, not yet committed.
 #[derive(Debug)]
 pub(crate) struct Written {
@@ -239,6 +247,7 @@ impl FileWriter {
         WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_dictionary_page_size_limit(DICTIONARY_BYTES)
             .build()
     }
 

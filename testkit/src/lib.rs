@@ -57,7 +57,12 @@ fn tools_dir() -> PathBuf {
 fn installed_tools() -> &'static Path {
     static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/install-test-tools");
+        // The checkout of the tests that run (cargo gives them their crate's folder, one below
+        // the workspace's), not the one this crate was built in: a target folder shared by two
+        // checkouts may hold this crate built from the other.
+        let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        let script = crate_dir.join("../.ci/install-test-tools");
         let status = Command::new(&script).status().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(status.success(), "{} failed: {status}", script.display());
         tools_dir()

@@ -363,3 +363,36 @@ async fn a_load_on_a_full_disk_fails_with_the_file_and_changes_nothing() {
     session.load(&[target("fact_sales", &[&sales])], &LoadOptions::default()).await.expect("loaded");
     assert_eq!(number(&session, "SELECT count(*) FROM fact_sales").await, 1);
 }
+
+#[tokio::test]
+async fn written_files_keep_dictionaries_for_few_values_and_not_for_keys() {
+    use datafusion::parquet::column::page::Page;
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+
+    let test = TestEngine::new().await;
+    let session = test.engine.session();
+    // Distinct keys (a row group's 2 MiB of them, whichever writer writes it) and a code with
+    // ten values.
+    session
+        .sql("CREATE TABLE facts AS SELECT value AS key, value % 10 AS code FROM range(0, 524288)")
+        .await
+        .expect("the table is written");
+    let files = parquet_files(&test.dir.path().join("tables").join("facts"));
+    assert!(!files.is_empty());
+    for path in files {
+        let file = std::fs::File::open(&path).expect("the file opens");
+        let reader = SerializedFileReader::new(file).expect("a Parquet file");
+        let row_group = reader.get_row_group(0).expect("a row group");
+        // The size in bytes of the column's dictionary page, if it has one.
+        let dictionary = |column: usize| {
+            let mut pages = row_group.get_column_page_reader(column).expect("the column's pages");
+            match pages.get_next_page().expect("a page") {
+                Some(Page::DictionaryPage { buf, .. }) => Some(buf.len()),
+                _ => None,
+            }
+        };
+        let key = dictionary(0).expect("the key starts with a dictionary");
+        assert!(key <= 64 * 1024, "{path:?}: the keys' dictionary stops at 64 KiB: {key} bytes");
+        assert_eq!(dictionary(1), Some(10 * 8), "{path:?}: the code's ten values");
+    }
+}

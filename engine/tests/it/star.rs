@@ -237,6 +237,9 @@ async fn a_subquery_stays_above_a_join_that_filters() {
     let (answer, (with, _)) = with_and_without(&session, SEMI_JOINS, sql).await;
     assert!(answer.contains("| north  | 1 |"), "{answer}");
     assert!(with.find("LeftSemi Join") < with.find("Inner Join"), "{with}");
+    // And above the projection, which hands it only the columns used (the join's keys not).
+    let below = with.lines().skip_while(|line| !line.contains("LeftSemi Join")).nth(1).unwrap_or_default();
+    assert!(below.contains("Projection: s.date_key, st.region"), "{with}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,4 +256,33 @@ async fn a_join_filter_applies_under_the_aggregate_it_was_pushed_through() {
     run(&session, "SET starhouse.filter_before_aggregate = false").await;
     let (_, unchanged) = plans(&session, sql).await;
     assert!(!unchanged.contains("FilterExec: DynamicFilter"), "{unchanged}");
+}
+
+#[tokio::test]
+async fn an_integer_added_to_a_decimal_takes_its_scale_and_every_name_and_answer_stays() {
+    let (_test, session) = star().await;
+    run(
+        &session,
+        "CREATE TABLE lines (flag TEXT NOT NULL, price DECIMAL(15, 2), discount DECIMAL(15, 2), tax DECIMAL(15, 2))",
+    )
+    .await;
+    run(
+        &session,
+        "INSERT INTO lines VALUES ('A', 100.10, 0.05, 0.08), ('A', 20.00, 0.10, 0.00), ('B', 7.77, NULL, 0.02)",
+    )
+    .await;
+    // TPC-H Q1's arithmetic, in an aggregate, a projection, a filter and a grouping, unnamed so
+    // that the columns' names are the expressions'.
+    let sql = "SELECT flag, 1 + tax, sum(price * (1 - discount)), sum(price * (1 - discount) * (1 + tax)), 2 - discount
+               FROM lines WHERE 1 - discount > 0.91 OR discount IS NULL
+               GROUP BY flag, 1 + tax, 2 - discount ORDER BY flag, 1 + tax";
+    let (answer, (logical, _)) = with_and_without(&session, "starhouse.decimal_literals", sql).await;
+    assert!(answer.contains("| Int64(1) + lines.tax | sum(lines.price * Int64(1) - lines.discount) |"), "{answer}");
+    assert!(answer.contains("| A    | 1.08                 | 95.0950"), "{answer}");
+    assert!(answer.contains("| B    | 1.02                 |"), "{answer}");
+    assert!(logical.contains("Decimal128(1.00,22,2) - lines.discount"), "{logical}");
+    assert!(logical.contains("Decimal128(1.00,22,2) + lines.tax"), "{logical}");
+    run(&session, "SET starhouse.decimal_literals = false").await;
+    let unchanged = plan(&session, sql).await;
+    assert!(!unchanged.contains("Decimal128(1.00,22,2)"), "{unchanged}");
 }
