@@ -12,6 +12,7 @@
 //!
 //! Start reading at [`Session::execute`], then `ddl` and `tables`.
 
+mod conjuncts;
 mod ddl;
 mod decimal;
 pub mod demo;

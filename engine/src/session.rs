@@ -140,6 +140,7 @@ impl Session {
         ctx.add_optimizer_rule(Arc::new(crate::star::StarJoins));
         ctx.add_optimizer_rule(Arc::new(crate::semi::SemiJoins));
         ctx.add_optimizer_rule(Arc::new(crate::decimal::DecimalLiterals));
+        ctx.add_optimizer_rule(Arc::new(crate::conjuncts::CheapConditionsFirst));
         let catalog = WarehouseCatalog {
             schemas: MemoryCatalogProvider::new(),
             system: Arc::new(SystemSchema { warehouse: Arc::clone(&engine.warehouse) }),

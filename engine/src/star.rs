@@ -44,6 +44,8 @@ extensions_options! {
         pub filter_before_aggregate: bool, default = true
         /// Give integer literals added to decimals the decimal's scale (see `decimal.rs`).
         pub decimal_literals: bool, default = true
+        /// Order a filter's conditions cheapest first (see `conjuncts.rs`).
+        pub cheap_conditions_first: bool, default = true
     }
 }
 

@@ -286,3 +286,24 @@ async fn an_integer_added_to_a_decimal_takes_its_scale_and_every_name_and_answer
     let unchanged = plan(&session, sql).await;
     assert!(!unchanged.contains("Decimal128(1.00,22,2)"), "{unchanged}");
 }
+
+#[tokio::test]
+async fn a_filters_cheap_conditions_come_first_and_one_that_may_fail_stays_last() {
+    let (_test, session) = star().await;
+    run(&session, "CREATE TABLE lines (flag TEXT NOT NULL, quantity INT, price INT, discount INT)").await;
+    run(&session, "INSERT INTO lines VALUES ('A', 1, 10, 1), ('A', 2, 30, 2), ('B', 3, 20, 5), ('C', 4, 50, 1)").await;
+    let sql = "SELECT flag, price FROM lines
+               WHERE flag IN ('A', 'B') AND quantity <> 0 AND price / quantity > 5 AND discount < price AND price > 15
+               ORDER BY flag, price";
+    let (answer, (logical, _)) = with_and_without(&session, "starhouse.cheap_conditions_first", sql).await;
+    assert!(answer.contains("| A    | 30    |") && answer.contains("| B    | 20    |"), "{answer}");
+    let filter = logical.lines().find(|line| line.contains("Filter:")).unwrap_or_default();
+    let at = |text: &str| filter.find(text).unwrap_or_else(|| panic!("{text} in {filter}"));
+    // Integers against constants, then integer columns (written the other way round by
+    // DataFusion), then strings (the IN list written as ORs); the division, which may fail,
+    // after all of them.
+    assert!(at("lines.quantity != Int32(0)") < at("lines.price > Int32(15)"), "{filter}");
+    assert!(at("lines.price > Int32(15)") < at("lines.price > lines.discount"), "{filter}");
+    assert!(at("lines.price > lines.discount") < at("lines.flag = Utf8View(\"A\")"), "{filter}");
+    assert!(at("lines.flag = Utf8View(\"A\")") < at("lines.price / lines.quantity"), "{filter}");
+}
