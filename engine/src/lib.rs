@@ -132,12 +132,16 @@ impl Engine {
             .with_create_default_catalog_and_schema(false)
             .with_option_extension(star::StarhouseOptions::default());
         let options = config.options_mut();
-        // A join whose build side is estimated at up to a million rows (a filtered dimension:
-        // DataFusion guesses a filter keeps 20% of a table) builds one hash table that every fact
-        // partition probes, rather than repartitioning the fact table by the join key (DataFusion's
-        // default: 128 Ki rows, 1 MiB; measured in `benches/`).
-        options.optimizer.hash_join_single_partition_threshold_rows = 1 << 20;
-        options.optimizer.hash_join_single_partition_threshold = 64 << 20;
+        // A join whose build side is estimated at up to 8 Mi rows / cores (4 Mi on 2 cores) builds
+        // one hash table that every partition of the other side probes, rather than repartitioning
+        // both sides by the join key (DataFusion's default: 128 Ki rows, 1 MiB). On 2 cores this
+        // spares TPC-H Q5 and Q21 repartitioning lineitem's 60 million rows, and SSB Q2.x
+        // lineorder's (DataFusion guesses that a filter keeps 20% of a dimension); measured in
+        // `benches/`. That one table is built by one thread while a repartition uses them all,
+        // hence the smaller bound on more cores, never below DataFusion's.
+        let rows = ((8 << 20) / options.execution.target_partitions.max(1)).clamp(128 << 10, 4 << 20);
+        options.optimizer.hash_join_single_partition_threshold_rows = rows;
+        options.optimizer.hash_join_single_partition_threshold = rows * 64;
         // A join on integer keys that cover at least 3% of their range (a dimension's dense
         // surrogate keys, even after a filter that keeps one in 25) looks them up in an array
         // indexed by key rather than in a hash table: at most 4 bytes × 33 slots per build row
