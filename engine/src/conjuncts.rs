@@ -6,9 +6,9 @@
 //! (string comparisons, keeping 2 rows in 7) before the date range (integer comparisons, 1 row
 //! in 7): all 60 million rows went through the string comparisons. The rule moves conditions
 //! that compare a column with a constant or with another column ahead of the rest, numbers and
-//! dates before strings, and keeps the written order otherwise. Only conditions that cannot fail
-//! move, so that a condition guarding another (`x <> 0 AND y / x > 1`) still comes first. `SET
-//! starhouse.cheap_conditions_first = false` turns the rule off (to measure it).
+//! dates before strings, and keeps the written order otherwise. Only such conditions, which
+//! cannot fail, move ahead: the others (a division, a cast, a function) keep their order after
+//! them. `SET starhouse.cheap_conditions_first = false` turns the rule off (to measure it).
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
