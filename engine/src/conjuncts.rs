@@ -15,43 +15,29 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
-use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
-use crate::star::StarhouseOptions;
+use crate::star::PlannerRule;
 
 /// The optimizer rule.
-#[derive(Debug)]
-pub(crate) struct CheapConditionsFirst;
+pub(crate) const CHEAP_CONDITIONS_FIRST: PlannerRule =
+    PlannerRule { name: "starhouse_cheap_conditions_first", enabled: |o| o.cheap_conditions_first, rewrite };
 
-impl OptimizerRule for CheapConditionsFirst {
-    fn name(&self) -> &str {
-        "starhouse_cheap_conditions_first"
-    }
-
-    fn supports_rewrite(&self) -> bool {
-        true
-    }
-
-    fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        if !StarhouseOptions::enabled(&config.options(), |o| o.cheap_conditions_first) {
-            return Ok(Transformed::no(plan));
+fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    plan.transform_up(|node| {
+        let LogicalPlan::Filter(mut filter) = node else { return Ok(Transformed::no(node)) };
+        let schema = filter.input.schema();
+        let mut conditions: Vec<(Cost, &Expr)> =
+            split_conjunction(&filter.predicate).into_iter().map(|c| (cost(c, schema), c)).collect();
+        if conditions.is_sorted_by_key(|(cost, _)| *cost) {
+            return Ok(Transformed::no(LogicalPlan::Filter(filter)));
         }
-        plan.transform_up(|node| {
-            let LogicalPlan::Filter(mut filter) = node else { return Ok(Transformed::no(node)) };
-            let schema = filter.input.schema();
-            let mut conditions: Vec<(Cost, &Expr)> =
-                split_conjunction(&filter.predicate).into_iter().map(|c| (cost(c, schema), c)).collect();
-            if conditions.is_sorted_by_key(|(cost, _)| *cost) {
-                return Ok(Transformed::no(LogicalPlan::Filter(filter)));
-            }
-            // A stable sort: conditions of one cost keep their order.
-            conditions.sort_by_key(|(cost, _)| *cost);
-            if let Some(predicate) = conjunction(conditions.into_iter().map(|(_, c)| c.clone())) {
-                filter.predicate = predicate;
-            }
-            Ok(Transformed::yes(LogicalPlan::Filter(filter)))
-        })
-    }
+        // A stable sort: conditions of one cost keep their order.
+        conditions.sort_by_key(|(cost, _)| *cost);
+        if let Some(predicate) = conjunction(conditions.into_iter().map(|(_, c)| c.clone())) {
+            filter.predicate = predicate;
+        }
+        Ok(Transformed::yes(LogicalPlan::Filter(filter)))
+    })
 }
 
 /// How much a condition costs per row, cheapest first.

@@ -14,47 +14,33 @@ use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
-use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
-use crate::star::StarhouseOptions;
+use crate::star::PlannerRule;
 
 /// The optimizer rule.
-#[derive(Debug)]
-pub(crate) struct DecimalLiterals;
+pub(crate) const DECIMAL_LITERALS: PlannerRule =
+    PlannerRule { name: "starhouse_decimal_literals", enabled: |o| o.decimal_literals, rewrite };
 
-impl OptimizerRule for DecimalLiterals {
-    fn name(&self) -> &str {
-        "starhouse_decimal_literals"
-    }
-
-    fn supports_rewrite(&self) -> bool {
-        true
-    }
-
-    fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        if !StarhouseOptions::enabled(&config.options(), |o| o.decimal_literals) {
-            return Ok(Transformed::no(plan));
-        }
-        plan.transform_up(|node| {
-            // A scan's filters are typed by its table's columns, the others by their inputs'.
-            let schema = match &node {
-                LogicalPlan::TableScan(scan) => {
-                    DFSchema::try_from_qualified_schema(scan.table_name.clone(), &scan.source.schema())?
-                }
-                _ => merge_schema(&node.inputs()),
-            };
-            // The rewritten expressions keep their names, so that the node's schema is unchanged.
-            let names = NamePreserver::new(&node);
-            node.map_expressions(|expr| {
-                if matches!(expr, Expr::GroupingSet(_)) {
-                    return Ok(Transformed::no(expr));
-                }
-                let name = names.save(&expr);
-                let rewritten = expr.transform_up(|expr| rescaled(expr, &schema))?;
-                Ok(if rewritten.transformed { rewritten.update_data(|expr| name.restore(expr)) } else { rewritten })
-            })
+fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    plan.transform_up(|node| {
+        // A scan's filters are typed by its table's columns, the others by their inputs'.
+        let schema = match &node {
+            LogicalPlan::TableScan(scan) => {
+                DFSchema::try_from_qualified_schema(scan.table_name.clone(), &scan.source.schema())?
+            }
+            _ => merge_schema(&node.inputs()),
+        };
+        // The rewritten expressions keep their names, so that the node's schema is unchanged.
+        let names = NamePreserver::new(&node);
+        node.map_expressions(|expr| {
+            if matches!(expr, Expr::GroupingSet(_)) {
+                return Ok(Transformed::no(expr));
+            }
+            let name = names.save(&expr);
+            let rewritten = expr.transform_up(|expr| rescaled(expr, &schema))?;
+            Ok(if rewritten.transformed { rewritten.update_data(|expr| name.restore(expr)) } else { rewritten })
         })
-    }
+    })
 }
 
 /// `expr` with its decimal literal given the other operand's scale, if it adds or subtracts a

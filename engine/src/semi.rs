@@ -18,32 +18,18 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, Result};
 use datafusion::logical_expr::{Join, JoinType, LogicalPlan, Projection};
-use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
-use crate::star::{StarhouseOptions, keeps_columns, scan_of};
+use crate::star::{PlannerRule, keeps_columns, scan_of};
 
 /// The optimizer rule.
-#[derive(Debug)]
-pub(crate) struct SemiJoins;
+pub(crate) const SEMI_JOINS: PlannerRule =
+    PlannerRule { name: "starhouse_semi_joins", enabled: |o| o.semi_joins, rewrite };
 
-impl OptimizerRule for SemiJoins {
-    fn name(&self) -> &str {
-        "starhouse_semi_joins"
-    }
-
-    fn supports_rewrite(&self) -> bool {
-        true
-    }
-
-    fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        if !StarhouseOptions::enabled(&config.options(), |o| o.semi_joins) {
-            return Ok(Transformed::no(plan));
-        }
-        plan.transform_down(|node| match pushed(&node)? {
-            Some(plan) => Ok(Transformed::yes(plan)),
-            None => Ok(Transformed::no(node)),
-        })
-    }
+fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    plan.transform_down(|node| match pushed(&node)? {
+        Some(plan) => Ok(Transformed::yes(plan)),
+        None => Ok(Transformed::no(node)),
+    })
 }
 
 /// `plan` with its semi or anti join moved one step down (below a projection of columns or into

@@ -137,10 +137,14 @@ impl Session {
             .with_physical_optimizer_rule(Arc::new(crate::prefilter::FilterBeforeAggregate))
             .build();
         let ctx = SessionContext::new_with_state(state);
-        ctx.add_optimizer_rule(Arc::new(crate::star::StarJoins));
-        ctx.add_optimizer_rule(Arc::new(crate::semi::SemiJoins));
-        ctx.add_optimizer_rule(Arc::new(crate::decimal::DecimalLiterals));
-        ctx.add_optimizer_rule(Arc::new(crate::conjuncts::CheapConditionsFirst));
+        for rule in [
+            crate::star::STAR_JOINS,
+            crate::semi::SEMI_JOINS,
+            crate::decimal::DECIMAL_LITERALS,
+            crate::conjuncts::CHEAP_CONDITIONS_FIRST,
+        ] {
+            ctx.add_optimizer_rule(Arc::new(rule));
+        }
         let catalog = WarehouseCatalog {
             schemas: MemoryCatalogProvider::new(),
             system: Arc::new(SystemSchema { warehouse: Arc::clone(&engine.warehouse) }),

@@ -61,13 +61,18 @@ impl StarhouseOptions {
     }
 }
 
-/// The optimizer rule.
+/// One of Starhouse's logical optimizer rules: its name, the setting that turns it on, and what
+/// it does to a plan.
 #[derive(Debug)]
-pub(crate) struct StarJoins;
+pub(crate) struct PlannerRule {
+    pub name: &'static str,
+    pub enabled: fn(&StarhouseOptions) -> bool,
+    pub rewrite: fn(LogicalPlan) -> Result<Transformed<LogicalPlan>>,
+}
 
-impl OptimizerRule for StarJoins {
+impl OptimizerRule for PlannerRule {
     fn name(&self) -> &str {
-        "starhouse_star_joins"
+        self.name
     }
 
     fn supports_rewrite(&self) -> bool {
@@ -75,12 +80,16 @@ impl OptimizerRule for StarJoins {
     }
 
     fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        if !StarhouseOptions::enabled(&config.options(), |o| o.star_joins) {
+        if !StarhouseOptions::enabled(&config.options(), self.enabled) {
             return Ok(Transformed::no(plan));
         }
-        rewrite(plan)
+        (self.rewrite)(plan)
     }
 }
+
+/// The optimizer rule.
+pub(crate) const STAR_JOINS: PlannerRule =
+    PlannerRule { name: "starhouse_star_joins", enabled: |o| o.star_joins, rewrite };
 
 fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     plan.transform_down(|node| match star(&node)? {
