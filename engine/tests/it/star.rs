@@ -15,29 +15,27 @@ async fn run(session: &Session, sql: &str) -> String {
 }
 
 /// The optimized logical and physical plans of a query.
-async fn plans(session: &Session, sql: &str) -> (String, String) {
+async fn plans(session: &Session, sql: &str) -> Plans {
     let batches = session.sql(&format!("EXPLAIN {sql}")).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let text = pretty_format_batches(&batches).expect("the plan formats").to_string();
     let (logical, physical) = text.split_once("physical_plan").unwrap_or((&text, ""));
     (logical.to_string(), physical.to_string())
 }
 
-/// The optimized logical plan of a query.
-async fn plan(session: &Session, sql: &str) -> String {
-    plans(session, sql).await.0
-}
-
 const STAR_JOINS: &str = "starhouse.star_joins";
 
-/// The query's answer and plans with the rule that `setting` turns on, after checking that the
-/// answer is the same without.
-async fn with_and_without(session: &Session, setting: &str, sql: &str) -> (String, (String, String)) {
+/// (Logical, physical) plans.
+type Plans = (String, String);
+
+/// The query's answer and its plans with the rule that `setting` turns on and without, after
+/// checking that the answer is the same both ways.
+async fn with_and_without(session: &Session, setting: &str, sql: &str) -> (String, Plans, Plans) {
     run(session, &format!("SET {setting} = false")).await;
     let (without, plans_without) = (run(session, sql).await, plans(session, sql).await);
     run(session, &format!("SET {setting} = true")).await;
     let (with, plans_with) = (run(session, sql).await, plans(session, sql).await);
     assert_eq!(with, without, "{sql}\nwith {setting}:\n{plans_with:?}\nwithout:\n{plans_without:?}");
-    (with, plans_with)
+    (with, plans_with, plans_without)
 }
 
 const TABLES: &[&str] = &[
@@ -82,13 +80,13 @@ async fn star() -> (TestEngine, Session) {
 async fn an_unused_dimension_behind_an_enforced_foreign_key_is_not_joined() {
     let (_test, session) = star().await;
     let sql = "SELECT count(*) AS n, sum(amount) AS total FROM sales s JOIN dim_date d ON s.date_key = d.date_key";
-    let (answer, (plan, _)) = with_and_without(&session, STAR_JOINS, sql).await;
+    let (answer, (plan, _), _) = with_and_without(&session, STAR_JOINS, sql).await;
     assert!(answer.contains("| 3 | 60    |"), "{answer}");
     assert!(!plan.contains("dim_date"), "{plan}");
     // The key is still there to group by: it is the fact's.
     let sql = "SELECT d.date_key, sum(amount) AS total FROM sales s JOIN dim_date d ON s.date_key = d.date_key
                GROUP BY d.date_key ORDER BY d.date_key";
-    let (answer, (plan, _)) = with_and_without(&session, STAR_JOINS, sql).await;
+    let (answer, (plan, _), _) = with_and_without(&session, STAR_JOINS, sql).await;
     assert!(answer.contains("| 20250101 | 30    |"), "{answer}");
     assert!(!plan.contains("TableScan: dim_date"), "{plan}");
 }
@@ -117,7 +115,7 @@ async fn dimensions_that_may_not_match_once_stay_joined() {
         ("SELECT count(*) AS n FROM ext_sales e JOIN dim_date d ON e.date_key = d.date_key", "| 1 |", "dim_date"),
     ];
     for (sql, expected, dimension) in cases {
-        let (answer, (plan, _)) = with_and_without(&session, STAR_JOINS, sql).await;
+        let (answer, (plan, _), _) = with_and_without(&session, STAR_JOINS, sql).await;
         assert!(answer.contains(expected), "{sql}: {answer}");
         assert!(plan.contains(&format!("TableScan: {dimension}")), "{sql}: {plan}");
     }
@@ -129,13 +127,11 @@ async fn a_dimension_that_only_adds_columns_is_joined_after_those_that_filter() 
     let sql = "SELECT d.year, st.region, sum(amount) AS total
                FROM sales s JOIN dim_date d ON s.date_key = d.date_key JOIN dim_store st ON s.store_key = st.store_key
                WHERE st.region = 'north' GROUP BY d.year, st.region ORDER BY d.year";
-    let (answer, (reordered, _)) = with_and_without(&session, STAR_JOINS, sql).await;
+    let (answer, (reordered, _), (unchanged, _)) = with_and_without(&session, STAR_JOINS, sql).await;
     assert!(answer.contains("| 2024 | north  | 10    |") && answer.contains("| 2025 | north  | 30    |"), "{answer}");
     // In a left-deep plan the last join's input is printed last.
     let (date, store) = (reordered.find("TableScan: dim_date"), reordered.find("TableScan: dim_store"));
     assert!(date.is_some() && store.is_some() && date > store, "{reordered}");
-    run(&session, "SET starhouse.star_joins = false").await;
-    let unchanged = plan(&session, sql).await;
     assert!(unchanged.find("TableScan: dim_date") < unchanged.find("TableScan: dim_store"), "{unchanged}");
 }
 
@@ -147,7 +143,7 @@ async fn a_join_that_can_multiply_the_fact_rows_leaves_the_order_alone() {
     let sql = "SELECT st.region, count(*) AS n
                FROM sales s JOIN dim_store st ON s.store_key = st.store_key JOIN sales other ON s.store_key = other.store_key
                GROUP BY st.region ORDER BY st.region";
-    let (answer, (with, _)) = with_and_without(&session, STAR_JOINS, sql).await;
+    let (answer, (with, _), _) = with_and_without(&session, STAR_JOINS, sql).await;
     assert!(answer.contains("| north  | 4 |") && answer.contains("| south  | 1 |"), "{answer}");
     assert!(with.find("SubqueryAlias: st") < with.find("SubqueryAlias: other"), "{with}");
 }
@@ -158,14 +154,12 @@ async fn a_snowflakes_outer_dimension_is_joined_to_its_own_dimension_first() {
     let sql = "SELECT c.name, count(*) AS n, sum(amount) AS total
                FROM sales s JOIN dim_store st ON s.store_key = st.store_key JOIN dim_country c ON st.country_key = c.country_key
                WHERE c.name = 'DE' GROUP BY c.name";
-    let (answer, (with, _)) = with_and_without(&session, STAR_JOINS, sql).await;
+    let (answer, (with, _), (unchanged, _)) = with_and_without(&session, STAR_JOINS, sql).await;
     assert!(answer.contains("| DE   | 1 | 20    |"), "{answer}");
     // The country's filter reaches the stores before the stores meet the sales.
     let (fact_join, outer_join) =
         (with.find("Join: s.store_key = st.store_key"), with.find("Join: st.country_key = c.country_key"));
     assert!(fact_join.is_some() && outer_join.is_some() && fact_join < outer_join, "{with}");
-    run(&session, "SET starhouse.star_joins = false").await;
-    let unchanged = plan(&session, sql).await;
     assert!(
         unchanged.find("Join: s.store_key = st.store_key") > unchanged.find("Join: st.country_key = c.country_key"),
         "{unchanged}"
@@ -183,7 +177,7 @@ async fn a_condition_across_two_snowflake_arms_keeps_each_arm_apart() {
                JOIN dim_store p ON s.promo_store_key = p.store_key JOIN dim_country c2 ON p.country_key = c2.country_key
                WHERE (c1.name = 'FR' AND c2.name = 'DE') OR (c1.name = 'DE' AND c2.name = 'FR')
                ORDER BY s.sale_id";
-    let (answer, (with, _)) = with_and_without(&session, STAR_JOINS, sql).await;
+    let (answer, (with, _), _) = with_and_without(&session, STAR_JOINS, sql).await;
     assert!(answer.contains("| 2       | DE      | FR          |"), "{answer}");
     assert!(answer.contains("| 3       | FR      | DE          |"), "{answer}");
     assert!(
@@ -200,12 +194,10 @@ async fn a_subquery_filters_the_fact_before_joins_that_filter_nothing() {
     let sql = "SELECT st.region, count(*) AS n FROM sales s JOIN dim_store st ON s.store_key = st.store_key
                WHERE s.date_key IN (SELECT date_key FROM dim_date WHERE year = 2024)
                GROUP BY st.region ORDER BY st.region";
-    let (answer, (with, _)) = with_and_without(&session, SEMI_JOINS, sql).await;
+    let (answer, (with, _), (unchanged, _)) = with_and_without(&session, SEMI_JOINS, sql).await;
     assert!(answer.contains("| north  | 1 |") && answer.contains("| south  | 1 |"), "{answer}");
     let (inner, semi) = (with.find("Inner Join"), with.find("LeftSemi Join"));
     assert!(inner.is_some() && semi.is_some() && inner < semi, "{with}");
-    run(&session, "SET starhouse.semi_joins = false").await;
-    let unchanged = plan(&session, sql).await;
     assert!(unchanged.find("LeftSemi Join") < unchanged.find("Inner Join"), "{unchanged}");
     // NOT IN over a nullable column, and NOT EXISTS: the same answers with the rule.
     for (sql, expected) in [
@@ -221,7 +213,7 @@ async fn a_subquery_filters_the_fact_before_joins_that_filter_nothing() {
             "| 1       | north  |\n| 2       | south  |\n+",
         ),
     ] {
-        let (answer, (with, _)) = with_and_without(&session, SEMI_JOINS, sql).await;
+        let (answer, (with, _), _) = with_and_without(&session, SEMI_JOINS, sql).await;
         assert!(answer.contains(expected), "{sql}: {answer}");
         assert!(with.find("Inner Join") < with.find("LeftAnti Join"), "{sql}: {with}");
     }
@@ -234,7 +226,7 @@ async fn a_subquery_stays_above_a_join_that_filters() {
     let sql = "SELECT st.region, count(*) AS n FROM sales s JOIN dim_store st ON s.store_key = st.store_key
                WHERE st.region = 'north' AND s.date_key IN (SELECT date_key FROM dim_date WHERE year = 2024)
                GROUP BY st.region";
-    let (answer, (with, _)) = with_and_without(&session, SEMI_JOINS, sql).await;
+    let (answer, (with, _), _) = with_and_without(&session, SEMI_JOINS, sql).await;
     assert!(answer.contains("| north  | 1 |"), "{answer}");
     assert!(with.find("LeftSemi Join") < with.find("Inner Join"), "{with}");
     // And above the projection, which hands it only the columns used (the join's keys not).
@@ -250,11 +242,10 @@ async fn a_join_filter_applies_under_the_aggregate_it_was_pushed_through() {
         "SELECT count(*) AS n, sum(s.amount) AS total FROM sales s JOIN dim_store st ON s.store_key = st.store_key
                WHERE st.region = 'north'
                  AND s.amount >= (SELECT avg(s2.amount) FROM sales s2 WHERE s2.store_key = st.store_key)";
-    let (answer, (_, physical)) = with_and_without(&session, "starhouse.filter_before_aggregate", sql).await;
+    let (answer, (_, physical), (_, unchanged)) =
+        with_and_without(&session, "starhouse.filter_before_aggregate", sql).await;
     assert!(answer.contains("| 1 | 30    |"), "{answer}");
     assert!(physical.contains("FilterExec: DynamicFilter"), "{physical}");
-    run(&session, "SET starhouse.filter_before_aggregate = false").await;
-    let (_, unchanged) = plans(&session, sql).await;
     assert!(!unchanged.contains("FilterExec: DynamicFilter"), "{unchanged}");
 }
 
@@ -276,14 +267,12 @@ async fn an_integer_added_to_a_decimal_takes_its_scale_and_every_name_and_answer
     let sql = "SELECT flag, 1 + tax, sum(price * (1 - discount)), sum(price * (1 - discount) * (1 + tax)), 2 - discount
                FROM lines WHERE 1 - discount > 0.91 OR discount IS NULL
                GROUP BY flag, 1 + tax, 2 - discount ORDER BY flag, 1 + tax";
-    let (answer, (logical, _)) = with_and_without(&session, "starhouse.decimal_literals", sql).await;
+    let (answer, (logical, _), (unchanged, _)) = with_and_without(&session, "starhouse.decimal_literals", sql).await;
     assert!(answer.contains("| Int64(1) + lines.tax | sum(lines.price * Int64(1) - lines.discount) |"), "{answer}");
     assert!(answer.contains("| A    | 1.08                 | 95.0950"), "{answer}");
     assert!(answer.contains("| B    | 1.02                 |"), "{answer}");
     assert!(logical.contains("Decimal128(1.00,22,2) - lines.discount"), "{logical}");
     assert!(logical.contains("Decimal128(1.00,22,2) + lines.tax"), "{logical}");
-    run(&session, "SET starhouse.decimal_literals = false").await;
-    let unchanged = plan(&session, sql).await;
     assert!(!unchanged.contains("Decimal128(1.00,22,2)"), "{unchanged}");
 }
 
@@ -295,7 +284,7 @@ async fn a_filters_cheap_conditions_come_first_and_one_that_may_fail_stays_last(
     let sql = "SELECT flag, price FROM lines
                WHERE flag IN ('A', 'B') AND quantity <> 0 AND price / quantity > 5 AND discount < price AND price > 15
                ORDER BY flag, price";
-    let (answer, (logical, _)) = with_and_without(&session, "starhouse.cheap_conditions_first", sql).await;
+    let (answer, (logical, _), _) = with_and_without(&session, "starhouse.cheap_conditions_first", sql).await;
     assert!(answer.contains("| A    | 30    |") && answer.contains("| B    | 20    |"), "{answer}");
     let filter = logical.lines().find(|line| line.contains("Filter:")).unwrap_or_default();
     let at = |text: &str| filter.find(text).unwrap_or_else(|| panic!("{text} in {filter}"));
