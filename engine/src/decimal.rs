@@ -53,7 +53,7 @@ fn rescaled(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         Ok(DataType::Decimal128(_, scale)) => Some(scale),
         _ => None,
     };
-    let (left, right) = match (at_scale(left, scale_of(right)), at_scale(right, scale_of(left))) {
+    let (left, right) = match (at_scale(left, || scale_of(right)), at_scale(right, || scale_of(left))) {
         (Some(literal), None) => (literal, right.as_ref().clone()),
         (None, Some(literal)) => (left.as_ref().clone(), literal),
         _ => return Ok(Transformed::no(expr)),
@@ -61,12 +61,14 @@ fn rescaled(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(Box::new(left), *op, Box::new(right)))))
 }
 
-/// `literal` as a decimal of `scale` with as many digits before the point, if it is a decimal
-/// literal of a smaller scale and the wider decimal fits.
-fn at_scale(literal: &Expr, scale: Option<i8>) -> Option<Expr> {
+/// `literal` as a decimal of `scale` (the other operand's, typed only for a decimal literal) with
+/// as many digits before the point, if it is a decimal literal of a smaller scale and the wider
+/// decimal fits.
+fn at_scale(literal: &Expr, scale: impl FnOnce() -> Option<i8>) -> Option<Expr> {
     let Expr::Literal(ScalarValue::Decimal128(Some(value), precision, from), metadata) = literal else { return None };
-    let more = u32::try_from(scale?.checked_sub(*from)?).ok().filter(|more| *more > 0)?;
+    let scale = scale()?;
+    let more = u32::try_from(scale.checked_sub(*from)?).ok().filter(|more| *more > 0)?;
     let precision = precision.checked_add(u8::try_from(more).ok()?).filter(|p| *p <= DECIMAL128_MAX_PRECISION)?;
     let value = value.checked_mul(10_i128.checked_pow(more)?)?;
-    Some(Expr::Literal(ScalarValue::Decimal128(Some(value), precision, scale?), metadata.clone()))
+    Some(Expr::Literal(ScalarValue::Decimal128(Some(value), precision, scale), metadata.clone()))
 }
