@@ -96,7 +96,7 @@ pub struct SortKey {
 
 /// What a data file holds in one column, as its footer says. Values are written as SQL literals
 /// of the column's type (`42`, `12.50`, `2024-01-31`, `Books`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnStats {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nulls: Option<u64>,
@@ -108,6 +108,10 @@ pub struct ColumnStats {
     /// strings).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exact: bool,
+    /// About how many distinct values other than NULL the column has in the file (a HyperLogLog
+    /// estimate, within a few percent), for files Starhouse wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct: Option<u64>,
 }
 
 /// A data file of a table, as the catalog last read it: enough to plan and prune without

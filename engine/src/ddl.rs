@@ -477,6 +477,7 @@ async fn list_files(state: &SessionState, root: &WarehouseRoot, location: &str) 
 
 /// `ANALYZE [t]`: reads the footers of the table's files (or every table's) and records their
 /// statistics in the catalog, in one commit, so that every process plans and prunes with them.
+/// A file's distinct counts (made when Starhouse wrote it) stay while the file is the same.
 pub(crate) async fn analyze(
     session: &Session,
     operation: &str,
@@ -492,8 +493,19 @@ pub(crate) async fn analyze(
     let mut analyzed = Vec::new();
     for name in names {
         let def = current.table(name.as_str())?;
-        let TableFiles { url, store, files } = list_files(&state, root, &def.location).await?;
-        analyzed.push((name, stats::collect(&state, &store, &url, &tables::file_schema(def), &files).await?));
+        let TableFiles { url, store, files } = if def.managed {
+            // A managed table is exactly the files its version lists (others in its folder are
+            // unfinished loads or older versions' files).
+            let url = location::to_listing_url(root, &def.location)?;
+            let store = state.runtime_env().object_store(&url)?;
+            let files = def.files.iter().map(|file| stats::object_meta(&url, file)).collect();
+            TableFiles { url, store, files }
+        } else {
+            list_files(&state, root, &def.location).await?
+        };
+        let mut files = stats::collect(&state, &store, &url, &tables::file_schema(def), &files).await?;
+        stats::keep_distinct_counts(&mut files, &def.files);
+        analyzed.push((name, files));
     }
     session
         .engine()

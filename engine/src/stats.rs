@@ -63,6 +63,7 @@ fn data_file(url: &ListingTableUrl, meta: &ObjectMeta, schema: &Schema, stats: &
                 min: literal(&column.min_value, field.data_type()),
                 max: literal(&column.max_value, field.data_type()),
                 exact,
+                distinct: None,
             };
             (field.name().clone(), stats)
         })
@@ -133,6 +134,36 @@ pub(crate) fn statistics(file: &DataFile, schema: &Schema) -> Statistics {
     }
 }
 
+/// Where a file of the table at `url` is in its store.
+pub(crate) fn location(url: &ListingTableUrl, file: &DataFile) -> Path {
+    let relative = Path::parse(&file.path).unwrap_or_else(|_| Path::from(file.path.as_str()));
+    Path::from_iter(url.prefix().parts().chain(relative.parts()))
+}
+
+/// A file of the table at `url` as its store lists it (as the catalog last saw it).
+pub(crate) fn object_meta(url: &ListingTableUrl, file: &DataFile) -> ObjectMeta {
+    ObjectMeta {
+        location: location(url, file),
+        last_modified: file.last_modified,
+        size: file.size,
+        e_tag: None,
+        version: None,
+    }
+}
+
+/// Gives the files that are the same as before (path, size and modification time) the distinct
+/// counts they had, which footers do not hold.
+pub(crate) fn keep_distinct_counts(files: &mut [DataFile], before: &[DataFile]) {
+    for file in files {
+        let same =
+            |old: &&DataFile| old.path == file.path && old.size == file.size && old.last_modified == file.last_modified;
+        let Some(old) = before.iter().find(same) else { continue };
+        for (name, stats) in &mut file.columns {
+            stats.distinct = old.columns.get(name).and_then(|old| old.distinct);
+        }
+    }
+}
+
 /// Puts the catalog's statistics of a table's files into DataFusion's cache, where a listing
 /// table looks before it reads a footer. An entry is used only for a file whose size and
 /// modification time still match.
@@ -145,15 +176,8 @@ pub(crate) fn seed(
 ) {
     let fingerprint = Arc::new(SchemaFingerprint::from_schema(file_schema));
     for file in files {
-        let relative = Path::parse(&file.path).unwrap_or_else(|_| Path::from(file.path.as_str()));
-        let location = Path::from_iter(url.prefix().parts().chain(relative.parts()));
-        let meta = ObjectMeta {
-            location: location.clone(),
-            last_modified: file.last_modified,
-            size: file.size,
-            e_tag: None,
-            version: None,
-        };
+        let meta = object_meta(url, file);
+        let location = meta.location.clone();
         let entry =
             CachedFileMetadata::new(meta, Arc::clone(&fingerprint), Arc::new(statistics(file, file_schema)), None);
         cache.put(&TableScopedPath { table: Some(table.clone()), path: location }, entry);

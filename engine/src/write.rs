@@ -11,6 +11,7 @@ use datafusion::arrow::compute::partition;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::Column as ColumnRef;
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, SessionState};
 use datafusion::logical_expr::{Expr, SortExpr};
@@ -28,6 +29,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use starhouse_catalog::{DataFile, TableDef, WarehouseRoot};
 
+use crate::distinct::DistinctValues;
 use crate::error::EngineError;
 use crate::{location, stats, tables};
 
@@ -141,11 +143,16 @@ pub(crate) async fn write(
             }
         }
     }
-    written.sort_by(|a, b| a.location.cmp(&b.location));
-    let paths: Vec<Path> = written.iter().map(|meta: &ObjectMeta| meta.location.clone()).collect();
+    written.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
+    let paths: Vec<Path> = written.iter().map(|file| file.meta.location.clone()).collect();
     let files = match failure {
         Some(error) => Err(error),
-        None => stats::collect(state, &store, &url, &file_schema, &written).await,
+        None => {
+            let metas: Vec<ObjectMeta> = written.iter().map(|file| file.meta.clone()).collect();
+            stats::collect(state, &store, &url, &file_schema, &metas)
+                .await
+                .map(|files| with_distinct_counts(files, &written, &url, &layout.schema))
+        }
     };
     match files {
         Ok(files) => Ok(Written::new(files, paths, store)),
@@ -154,6 +161,25 @@ pub(crate) async fn write(
             Err(error)
         }
     }
+}
+
+/// The files' statistics with the distinct counts their writers made.
+fn with_distinct_counts(
+    mut files: Vec<DataFile>,
+    written: &[WrittenFile],
+    url: &ListingTableUrl,
+    schema: &Schema,
+) -> Vec<DataFile> {
+    for file in &mut files {
+        let location = stats::location(url, file);
+        let Some(written) = written.iter().find(|w| w.meta.location == location) else { continue };
+        for (field, count) in schema.fields().iter().zip(&written.distinct) {
+            if let Some(stats) = file.columns.get_mut(field.name()) {
+                stats.distinct = Some(*count);
+            }
+        }
+    }
+    files
 }
 
 /// How many files are written at once.
@@ -173,12 +199,18 @@ struct Layout {
     schema: SchemaRef,
 }
 
+/// A file written and closed, with the distinct counts of its columns.
+struct WrittenFile {
+    meta: ObjectMeta,
+    distinct: Vec<u64>,
+}
+
 /// Writes one stream's rows; returns the files it closed, also when it fails (to remove them).
 async fn write_stream(
     mut stream: SendableRecordBatchStream,
     mut writer: FileWriter,
     layout: Arc<Layout>,
-) -> (Vec<ObjectMeta>, Result<(), EngineError>) {
+) -> (Vec<WrittenFile>, Result<(), EngineError>) {
     let mut written = Vec::new();
     let result = async {
         while let Some(batch) = stream.next().await {
@@ -235,7 +267,15 @@ struct FileWriter {
     /// This writer's prefix for file names: random per load, so no two writers choose the same
     /// name.
     prefix: String,
-    open: Option<(String, Path, AsyncArrowWriter<BufWriter>)>,
+    open: Option<OpenFile>,
+}
+
+/// The file being written: its partition's folder, path, writer and its columns' sketches.
+struct OpenFile {
+    partition: String,
+    path: Path,
+    writer: AsyncArrowWriter<BufWriter>,
+    distinct: DistinctValues,
 }
 
 impl FileWriter {
@@ -255,28 +295,32 @@ impl FileWriter {
         &mut self,
         partition: &str,
         rows: &RecordBatch,
-        written: &mut Vec<ObjectMeta>,
+        written: &mut Vec<WrittenFile>,
     ) -> Result<(), EngineError> {
-        if self.open.as_ref().is_some_and(|(open, _, writer)| {
-            open != partition || writer.bytes_written() + writer.in_progress_size() >= TARGET_FILE_BYTES
+        if self.open.as_ref().is_some_and(|open| {
+            open.partition != partition
+                || open.writer.bytes_written() + open.writer.in_progress_size() >= TARGET_FILE_BYTES
         }) {
             self.close(written).await?;
         }
-        if self.open.is_none() {
-            let name = format!("{partition}{}-{:05}.parquet", self.prefix, written.len());
-            let path = Path::from_iter(self.folder.parts().chain(Path::from(name.as_str()).parts()));
-            let sink = BufWriter::new(Arc::clone(&self.store), path.clone());
-            let writer = AsyncArrowWriter::try_new(sink, Arc::clone(&self.schema), Some(Self::properties()))?;
-            self.open = Some((partition.to_string(), path, writer));
-        }
-        if let Some((_, _, writer)) = &mut self.open {
-            writer.write(rows).await?;
-        }
+        let open = match &mut self.open {
+            Some(open) => open,
+            None => {
+                let name = format!("{partition}{}-{:05}.parquet", self.prefix, written.len());
+                let path = Path::from_iter(self.folder.parts().chain(Path::from(name.as_str()).parts()));
+                let sink = BufWriter::new(Arc::clone(&self.store), path.clone());
+                let writer = AsyncArrowWriter::try_new(sink, Arc::clone(&self.schema), Some(Self::properties()))?;
+                let distinct = DistinctValues::new(self.schema.fields().len());
+                self.open.insert(OpenFile { partition: partition.to_string(), path, writer, distinct })
+            }
+        };
+        open.distinct.add(rows)?;
+        open.writer.write(rows).await?;
         Ok(())
     }
 
-    async fn close(&mut self, written: &mut Vec<ObjectMeta>) -> Result<(), EngineError> {
-        if let Some((_, path, writer)) = self.open.take() {
+    async fn close(&mut self, written: &mut Vec<WrittenFile>) -> Result<(), EngineError> {
+        if let Some(OpenFile { path, writer, distinct, .. }) = self.open.take() {
             writer.close().await?;
             let meta = self.store.head(&path).await.map_err(|source| {
                 EngineError::Catalog(starhouse_catalog::CatalogError::Store {
@@ -285,12 +329,12 @@ impl FileWriter {
                     source,
                 })
             })?;
-            written.push(meta);
+            written.push(WrittenFile { meta, distinct: distinct.counts() });
         }
         Ok(())
     }
 
-    async fn finish(mut self, written: &mut Vec<ObjectMeta>) -> Result<(), EngineError> {
+    async fn finish(mut self, written: &mut Vec<WrittenFile>) -> Result<(), EngineError> {
         self.close(written).await
     }
 }

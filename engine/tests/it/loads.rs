@@ -396,3 +396,32 @@ async fn written_files_keep_dictionaries_for_few_values_and_not_for_keys() {
         assert_eq!(dictionary(1), Some(10 * 8), "{path:?}: the code's ten values");
     }
 }
+
+#[tokio::test]
+async fn written_files_record_distinct_counts_and_analyze_keeps_them_and_the_tables_files() {
+    let test = TestEngine::new().await;
+    let session = test.engine.session();
+    session
+        .sql("CREATE TABLE facts AS SELECT value AS key, value % 10 AS code, NULL AS nothing FROM range(0, 100000)")
+        .await
+        .expect("the table is written");
+    session.sql("INSERT INTO facts VALUES (100000, 3, NULL)").await.expect("a second load");
+    let recorded = test.engine.warehouse().current().table("facts").expect("facts").files.clone();
+    for file in &recorded {
+        let distinct = |column: &str| file.columns[column].distinct;
+        assert!(distinct("code").is_some_and(|n| n.abs_diff(10.min(file.rows)) <= 1), "{file:?}");
+        assert!(distinct("key").is_some_and(|n| n.abs_diff(file.rows) <= file.rows / 20), "{file:?}");
+        assert_eq!(distinct("nothing"), Some(0), "NULLs are no values");
+    }
+    // Two loads' files are compacted into one; the old files stay in the folder (for time
+    // travel), with a file a crashed loader left.
+    session.sql("OPTIMIZE facts").await.expect("compacted");
+    let folder = test.dir.path().join("tables/facts");
+    std::fs::write(folder.join("orphan-00000.parquet"), b"partial").expect("an orphan");
+    let optimized = test.engine.warehouse().current().table("facts").expect("facts").files.clone();
+
+    session.sql("ANALYZE facts").await.expect("analyzed");
+    let analyzed = test.engine.warehouse().current().table("facts").expect("facts").files.clone();
+    assert_eq!(analyzed, optimized, "the same files, with the statistics they had");
+    assert_eq!(number(&session, "SELECT count(*) FROM facts").await, 100_001);
+}
