@@ -16,13 +16,13 @@ use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 
-use crate::star::PlannerRule;
+use crate::star::{PlannerRule, StarhouseOptions};
 
 /// The optimizer rule.
 pub(crate) const CHEAP_CONDITIONS_FIRST: PlannerRule =
     PlannerRule { name: "starhouse_cheap_conditions_first", enabled: |o| o.cheap_conditions_first, rewrite };
 
-fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+fn rewrite(plan: LogicalPlan, _: &StarhouseOptions) -> Result<Transformed<LogicalPlan>> {
     plan.transform_up(|node| {
         let LogicalPlan::Filter(mut filter) = node else { return Ok(Transformed::no(node)) };
         let schema = filter.input.schema();

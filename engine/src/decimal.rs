@@ -15,13 +15,13 @@ use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 
-use crate::star::PlannerRule;
+use crate::star::{PlannerRule, StarhouseOptions};
 
 /// The optimizer rule.
 pub(crate) const DECIMAL_LITERALS: PlannerRule =
     PlannerRule { name: "starhouse_decimal_literals", enabled: |o| o.decimal_literals, rewrite };
 
-fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+fn rewrite(plan: LogicalPlan, _: &StarhouseOptions) -> Result<Transformed<LogicalPlan>> {
     plan.transform_up(|node| {
         // A scan's filters are typed by its table's columns, the others by their inputs'.
         let schema = match &node {

@@ -19,13 +19,13 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, Result};
 use datafusion::logical_expr::{Join, JoinType, LogicalPlan, Projection};
 
-use crate::star::{PlannerRule, keeps_columns, scan_of};
+use crate::star::{PlannerRule, StarhouseOptions, keeps_columns, scan_of};
 
 /// The optimizer rule.
 pub(crate) const SEMI_JOINS: PlannerRule =
     PlannerRule { name: "starhouse_semi_joins", enabled: |o| o.semi_joins, rewrite };
 
-fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+fn rewrite(plan: LogicalPlan, _: &StarhouseOptions) -> Result<Transformed<LogicalPlan>> {
     plan.transform_down(|node| match pushed(&node)? {
         Some(plan) => Ok(Transformed::yes(plan)),
         None => Ok(Transformed::no(node)),

@@ -8,8 +8,10 @@
 //!   (their loads enforce both keys), with nothing filtering it, matches every fact row exactly
 //!   once: if none of its columns but the key is used, it is not joined at all (the key is the
 //!   fact's column); otherwise it is joined last, as it removes no rows;
-//! - the other dimensions (filtered, or without such a key) keep their order and come first, so
-//!   the joins that remove fact rows run before those that only add columns;
+//! - the other dimensions (filtered, or without such a key) come first, so that the joins that
+//!   remove fact rows run before those that only add columns; among them, those estimated to
+//!   keep fewest rows first (see `selectivity.rs`; ties keep their order in the query), so that
+//!   each join probes with as few fact rows as may be;
 //! - a snowflake's outer dimension (`nation` of `supplier` of `lineitem`), joined to one dimension
 //!   on its own key, is joined to that dimension first when it filters it or matches each of its
 //!   rows once: the fact then meets one dimension that carries the outer one's filter.
@@ -32,12 +34,16 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use starhouse_catalog::TableDef;
 
 use crate::managed::ManagedTable;
+use crate::selectivity;
 
 extensions_options! {
     /// Starhouse's own planner settings (`SET starhouse.<name> = ...`).
     pub struct StarhouseOptions {
         /// Plan joins of a fact to its dimensions with the catalog's keys (see `star.rs`).
         pub star_joins: bool, default = true
+        /// In a star join, join the dimensions estimated to keep fewest rows first (see
+        /// `selectivity.rs`); otherwise in the query's order.
+        pub selective_joins_first: bool, default = true
         /// Move `IN`/`EXISTS` subqueries below inner joins that filter nothing (see `semi.rs`).
         pub semi_joins: bool, default = true
         /// Apply the join filters pushed through an aggregate under it too (see `prefilter.rs`).
@@ -67,7 +73,7 @@ impl StarhouseOptions {
 pub(crate) struct PlannerRule {
     pub name: &'static str,
     pub enabled: fn(&StarhouseOptions) -> bool,
-    pub rewrite: fn(LogicalPlan) -> Result<Transformed<LogicalPlan>>,
+    pub rewrite: fn(LogicalPlan, &StarhouseOptions) -> Result<Transformed<LogicalPlan>>,
 }
 
 impl OptimizerRule for PlannerRule {
@@ -80,10 +86,12 @@ impl OptimizerRule for PlannerRule {
     }
 
     fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        if !StarhouseOptions::enabled(&config.options(), self.enabled) {
+        let options = config.options();
+        let starhouse = options.extensions.get::<StarhouseOptions>().cloned().unwrap_or_default();
+        if !(self.enabled)(&starhouse) {
             return Ok(Transformed::no(plan));
         }
-        (self.rewrite)(plan)
+        (self.rewrite)(plan, &starhouse)
     }
 }
 
@@ -91,8 +99,8 @@ impl OptimizerRule for PlannerRule {
 pub(crate) const STAR_JOINS: PlannerRule =
     PlannerRule { name: "starhouse_star_joins", enabled: |o| o.star_joins, rewrite };
 
-fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
-    plan.transform_down(|node| match star(&node)? {
+fn rewrite(plan: LogicalPlan, options: &StarhouseOptions) -> Result<Transformed<LogicalPlan>> {
+    plan.transform_down(|node| match star(&node, options)? {
         Some(star) => Ok(Transformed::new(star, true, TreeNodeRecursion::Jump)),
         None => Ok(Transformed::no(node)),
     })
@@ -155,7 +163,7 @@ pub(crate) fn scan_of(plan: &LogicalPlan) -> Option<(&TableScan, bool)> {
 }
 
 /// The catalog definition of a managed table's scan.
-fn managed_def(scan: &TableScan) -> Option<Arc<TableDef>> {
+pub(crate) fn managed_def(scan: &TableScan) -> Option<Arc<TableDef>> {
     let provider: Arc<dyn TableProvider> = source_as_provider(&scan.source).ok()?;
     provider.downcast_ref::<ManagedTable>().map(|table| Arc::clone(table.def()))
 }
@@ -297,7 +305,7 @@ fn snowflakes(inputs: &mut Vec<Input>, pairs: &mut Vec<(Column, Column)>) -> Res
 }
 
 /// The star rebuilt, when `plan` is the top of a star join that the rule changes.
-fn star(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+fn star(plan: &LogicalPlan, options: &StarhouseOptions) -> Result<Option<LogicalPlan>> {
     let mut tree = Tree::default();
     if !matches!(plan, LogicalPlan::Join(_)) || !flatten(plan, &mut tree) {
         return Ok(None);
@@ -323,7 +331,7 @@ fn star(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
         if !dimensions.iter().all(joined_on_unique_key) {
             continue;
         }
-        if let Some(rebuilt) = rebuild(plan, &inputs[fact], dimensions, &tree.filters, joined)? {
+        if let Some(rebuilt) = rebuild(plan, &inputs[fact], dimensions, &tree.filters, joined, options)? {
             return Ok(Some(rebuilt));
         }
     }
@@ -339,32 +347,46 @@ fn rebuild(
     dimensions: Vec<Dimension>,
     filters: &[Expr],
     joined: bool,
+    options: &StarhouseOptions,
 ) -> Result<Option<LogicalPlan>> {
     let count = dimensions.len();
-    let (mut first, mut last, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut first, mut last, mut dropped): (Vec<(usize, f64, Dimension)>, _, _) = (Vec::new(), Vec::new(), Vec::new());
     for dimension in dimensions {
         if !matches_once(fact, &dimension) {
-            first.push(dimension);
+            let fraction =
+                if options.selective_joins_first { selectivity::fraction(&dimension.input.plan) } else { 1.0 };
+            first.push((first.len(), fraction, dimension));
         } else if dimension.input.plan.schema().columns().iter().all(|c| dimension.keys.iter().any(|(_, d)| d == c)) {
             dropped.push(dimension);
         } else {
             last.push(dimension);
         }
     }
-    // Unchanged: nothing dropped and the dimensions that only add columns already at the end,
-    // in an order the rule would keep (the original order of the others).
-    if !joined && dropped.is_empty() && (last.is_empty() || first.is_empty() || already_last(plan, &last, count)) {
+    first.sort_by(|(_, a, _), (_, b, _)| a.total_cmp(b));
+    let reordered = first.iter().enumerate().any(|(position, (index, _, _))| position != *index);
+    // Unchanged: nothing dropped, the dimensions that remove rows in the order the rule chose and
+    // those that only add columns already at the end.
+    if !joined
+        && !reordered
+        && dropped.is_empty()
+        && (last.is_empty() || first.is_empty() || already_last(plan, &last, count))
+    {
         return Ok(None);
     }
-    let mut builder = LogicalPlanBuilder::from(rewrite(fact.plan.clone())?.data);
-    let order: Vec<Dimension> = first.into_iter().chain(last).collect();
+    let mut builder = LogicalPlanBuilder::from(rewrite(fact.plan.clone(), options)?.data);
+    let order: Vec<Dimension> = first.into_iter().map(|(_, _, dimension)| dimension).chain(last).collect();
     let joins = order.len();
     for (index, dimension) in order.into_iter().enumerate() {
         let (fact_keys, dim_keys): (Vec<Column>, Vec<Column>) = dimension.keys.into_iter().unzip();
         // The joins' other conditions stay join conditions, on the last join (a filter above the
         // joins would have DataFusion flatten and reorder them).
         let filter = if index + 1 == joins { conjunction(filters.iter().cloned()) } else { None };
-        builder = builder.join(rewrite(dimension.input.plan)?.data, JoinType::Inner, (fact_keys, dim_keys), filter)?;
+        builder = builder.join(
+            rewrite(dimension.input.plan, options)?.data,
+            JoinType::Inner,
+            (fact_keys, dim_keys),
+            filter,
+        )?;
     }
     let joined = builder.build()?;
     let exprs = plan
