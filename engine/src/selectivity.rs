@@ -12,13 +12,14 @@
 use std::collections::BTreeMap;
 
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::expr::InList;
 use datafusion::logical_expr::utils::split_conjunction;
-use datafusion::logical_expr::{Between, BinaryExpr, Expr, JoinType, LogicalPlan, Operator};
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, JoinType, LogicalPlan, Operator, TableScan};
 use starhouse_catalog::TableDef;
 
-use crate::star::{managed_def, scan_of};
+use crate::star::{keeps_columns, managed_def};
 
 /// PostgreSQL's `DEFAULT_EQ_SEL`: an equality on a column of unknown distinct values.
 const EQUAL: f64 = 0.005;
@@ -33,20 +34,52 @@ const MATCH: f64 = 0.005;
 /// The estimated fraction of its table's rows that `plan` (a table under filters, aliases and
 /// projections of its columns, perhaps joined on their keys to dimensions of its own) keeps.
 pub(crate) fn fraction(plan: &LogicalPlan) -> f64 {
+    if let LogicalPlan::Join(join) = plan {
+        // A dimension joined to its own (outer) dimension on that one's key.
+        return match join.join_type {
+            JoinType::Inner => fraction(&join.left) * fraction(&join.right),
+            _ => 1.0,
+        };
+    }
+    let mut conditions = Vec::new();
+    match table_conditions(plan, &mut conditions) {
+        Some(table) => conjunction(conditions.iter(), managed_def(table).as_deref()),
+        None => 1.0,
+    }
+}
+
+/// Collects the conditions on the table that `plan` scans under filters, aliases and projections
+/// of its columns, each once (a filter that a scan takes stays above it too), with unqualified
+/// columns; the table's scan, `None` when `plan` is no such table.
+fn table_conditions<'a>(plan: &'a LogicalPlan, conditions: &mut Vec<Expr>) -> Option<&'a TableScan> {
+    let mut add = |found: Vec<&Expr>| {
+        for condition in found {
+            let condition = condition
+                .clone()
+                .transform(|e| match e {
+                    Expr::Column(column) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(column.name)))),
+                    other => Ok(Transformed::no(other)),
+                })
+                .map_or_else(|_| condition.clone(), |t| t.data);
+            if !conditions.contains(&condition) {
+                conditions.push(condition);
+            }
+        }
+    };
     match plan {
         LogicalPlan::TableScan(scan) => {
-            let def = managed_def(scan);
-            conjunction(scan.filters.iter(), def.as_deref())
+            add(scan.filters.iter().collect());
+            Some(scan)
         }
         LogicalPlan::Filter(filter) => {
-            let def = scan_of(&filter.input).and_then(|(scan, _)| managed_def(scan));
-            conjunction(split_conjunction(&filter.predicate).into_iter(), def.as_deref()) * fraction(&filter.input)
+            add(split_conjunction(&filter.predicate));
+            table_conditions(&filter.input, conditions)
         }
-        LogicalPlan::SubqueryAlias(alias) => fraction(&alias.input),
-        LogicalPlan::Projection(projection) => fraction(&projection.input),
-        // A dimension joined to its own (outer) dimension on that one's key.
-        LogicalPlan::Join(join) if join.join_type == JoinType::Inner => fraction(&join.left) * fraction(&join.right),
-        _ => 1.0,
+        LogicalPlan::SubqueryAlias(alias) => table_conditions(&alias.input, conditions),
+        LogicalPlan::Projection(projection) if keeps_columns(projection) => {
+            table_conditions(&projection.input, conditions)
+        }
+        _ => None,
     }
 }
 
@@ -276,6 +309,24 @@ mod tests {
         let either = estimate(col("c_region").eq(lit("ASIA")).or(col("c_region").eq(lit("EUROPE"))));
         assert!((either - 0.36).abs() < 1e-9, "{either}");
         assert_eq!(estimate(col("c_name").eq(lit("Bob"))), EQUAL, "no statistics: PostgreSQL's default");
+    }
+
+    #[test]
+    fn a_condition_both_on_a_filter_and_in_its_scan_counts_once() {
+        use std::sync::Arc;
+
+        use datafusion::arrow::datatypes::{Field, Schema};
+        use datafusion::logical_expr::{LogicalPlanBuilder, LogicalTableSource};
+
+        let schema = Schema::new(vec![Field::new("region", DataType::Utf8, false)]);
+        let source = Arc::new(LogicalTableSource::new(Arc::new(schema)));
+        let condition = col("region").eq(lit("ASIA"));
+        let scan = LogicalPlanBuilder::scan_with_filters("customer", source, None, vec![condition.clone()])
+            .and_then(|scan| scan.alias("c"))
+            .and_then(|alias| alias.filter(col("c.region").eq(lit("ASIA"))))
+            .and_then(|filter| filter.build())
+            .expect("a plan");
+        assert_eq!(fraction(&scan), EQUAL, "{scan}");
     }
 
     #[test]
