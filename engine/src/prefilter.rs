@@ -34,7 +34,7 @@ pub(crate) struct FilterBeforeAggregate;
 
 impl PhysicalOptimizerRule for FilterBeforeAggregate {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        if !StarhouseOptions::enabled(config, |o| o.filter_before_aggregate) {
+        if !StarhouseOptions::of(config).filter_before_aggregate {
             return Ok(plan);
         }
         plan.transform_down(|node| {

@@ -60,10 +60,9 @@ impl ConfigExtension for StarhouseOptions {
 }
 
 impl StarhouseOptions {
-    /// Whether the session's setting that `rule` reads is on (the default when the session has
-    /// none of these settings).
-    pub(crate) fn enabled(options: &ConfigOptions, rule: impl FnOnce(&Self) -> bool) -> bool {
-        options.extensions.get::<Self>().is_none_or(rule)
+    /// The session's settings (the defaults when the session has none of them).
+    pub(crate) fn of(options: &ConfigOptions) -> Self {
+        options.extensions.get::<Self>().cloned().unwrap_or_default()
     }
 }
 
@@ -86,8 +85,7 @@ impl OptimizerRule for PlannerRule {
     }
 
     fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        let options = config.options();
-        let starhouse = options.extensions.get::<StarhouseOptions>().cloned().unwrap_or_default();
+        let starhouse = StarhouseOptions::of(&config.options());
         if !(self.enabled)(&starhouse) {
             return Ok(Transformed::no(plan));
         }
