@@ -464,8 +464,7 @@ struct TableFiles {
 }
 
 async fn list_files(state: &SessionState, root: &WarehouseRoot, location: &str) -> Result<TableFiles, EngineError> {
-    let url = location::to_listing_url(root, location)?;
-    let store = state.runtime_env().object_store(&url)?;
+    let (url, store) = location::listing_store(state.runtime_env(), root, location)?;
     let files: Vec<ObjectMeta> = url
         .list_all_files(state, store.as_ref(), tables::extension(&url))
         .await?
@@ -496,8 +495,7 @@ pub(crate) async fn analyze(
         let TableFiles { url, store, files } = if def.managed {
             // A managed table is exactly the files its version lists (others in its folder are
             // unfinished loads or older versions' files).
-            let url = location::to_listing_url(root, &def.location)?;
-            let store = state.runtime_env().object_store(&url)?;
+            let (url, store) = location::listing_store(state.runtime_env(), root, &def.location)?;
             let files = def.files.iter().map(|file| stats::object_meta(&url, file)).collect();
             TableFiles { url, store, files }
         } else {

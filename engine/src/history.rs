@@ -177,8 +177,8 @@ pub(crate) async fn restore(
 /// An error if a file of the table is gone (removed by `VACUUM` once no retained version
 /// used it).
 async fn missing_files(session: &Session, def: &TableDef) -> Result<(), EngineError> {
-    let url = location::to_listing_url(session.engine().warehouse().root(), &def.location)?;
-    let store = session.context().runtime_env().object_store(&url)?;
+    let (url, store) =
+        location::listing_store(&session.context().runtime_env(), session.engine().warehouse().root(), &def.location)?;
     let paths: Vec<(String, Path)> = def
         .files
         .iter()
@@ -241,8 +241,7 @@ pub(crate) async fn vacuum(
     }
     let (mut files, mut bytes) = (0u64, 0u64);
     for (location, used) in &folders {
-        let url = location::to_listing_url(warehouse.root(), location)?;
-        let store = session.context().runtime_env().object_store(&url)?;
+        let (url, store) = location::listing_store(&session.context().runtime_env(), warehouse.root(), location)?;
         let listed: Vec<object_store::ObjectMeta> = store
             .list(Some(url.prefix()))
             .try_collect()

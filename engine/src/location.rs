@@ -6,11 +6,13 @@
 //! is inside the root, so that a warehouse can be moved or copied whole, and absolute otherwise.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use futures::StreamExt;
-use object_store::ObjectStoreExt;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use starhouse_catalog::{CatalogError, ObjectStores, WarehouseRoot};
 use url::Url;
 
@@ -81,6 +83,17 @@ async fn remote(stores: &ObjectStores, url: Url, location: &str) -> Result<Strin
         url.set_path(&format!("{}/", url.path()));
     }
     Ok(url.to_string())
+}
+
+/// The location as DataFusion lists it, with the object store that holds it.
+pub(crate) fn listing_store(
+    runtime: &RuntimeEnv,
+    root: &WarehouseRoot,
+    location: &str,
+) -> Result<(ListingTableUrl, Arc<dyn ObjectStore>), EngineError> {
+    let url = to_listing_url(root, location)?;
+    let store = runtime.object_store(&url)?;
+    Ok((url, store))
 }
 
 /// The location as DataFusion lists it.

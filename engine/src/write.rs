@@ -94,8 +94,7 @@ pub(crate) async fn write(
     rows: DataFrame,
     writers: Writers,
 ) -> Result<Written, EngineError> {
-    let url = location::to_listing_url(root, &def.location)?;
-    let store = state.runtime_env().object_store(&url)?;
+    let (url, store) = location::listing_store(state.runtime_env(), root, &def.location)?;
     // Written as nullable: a NULL in a NOT NULL column is found by the load's checks, which name
     // the constraint and show the rows, rather than by the writer.
     let file_schema = tables::file_schema(def);
