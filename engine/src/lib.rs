@@ -20,6 +20,7 @@ mod describe;
 mod distinct;
 mod error;
 mod history;
+mod keyfilter;
 mod load;
 mod location;
 mod managed;

@@ -135,6 +135,7 @@ impl Session {
             .with_runtime_env(Arc::clone(&engine.runtime))
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(crate::prefilter::FilterBeforeAggregate))
+            .with_physical_optimizer_rule(Arc::new(crate::keyfilter::JoinKeyFilters))
             .build();
         let ctx = SessionContext::new_with_state(state);
         for rule in [

@@ -52,6 +52,9 @@ extensions_options! {
         pub decimal_literals: bool, default = true
         /// Order a filter's conditions cheapest first (see `conjuncts.rs`).
         pub cheap_conditions_first: bool, default = true
+        /// Drop the rows a join's build keys cannot match before the joins under it (see
+        /// `keyfilter.rs`).
+        pub join_key_filters: bool, default = true
     }
 }
 

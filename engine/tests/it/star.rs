@@ -325,3 +325,46 @@ async fn the_dimension_that_keeps_fewest_rows_is_joined_first() {
     assert!(at(&selective, "color") < at(&selective, "size"), "{selective}");
     assert!(at(&written, "size") < at(&written, "color"), "{written}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fact_rows_that_no_dimension_key_matches_are_dropped_before_the_joins() {
+    let (_test, session) = star().await;
+    run(&session, "CREATE TABLE size (size_key INT PRIMARY KEY, name TEXT NOT NULL) WITH (role = 'dimension')").await;
+    run(&session, "CREATE TABLE color (color_key INT PRIMARY KEY, name TEXT NOT NULL) WITH (role = 'dimension')").await;
+    run(&session, "INSERT INTO size SELECT value, CASE WHEN value % 2 = 0 THEN 'S' ELSE 'L' END FROM range(0, 10)")
+        .await;
+    run(&session, "INSERT INTO color SELECT value, 'color ' || value FROM range(0, 10)").await;
+    run(
+        &session,
+        "CREATE TABLE items (size_key INT NOT NULL REFERENCES size (size_key),
+                             color_key INT NOT NULL REFERENCES color (color_key), n INT NOT NULL) WITH (role = 'fact')",
+    )
+    .await;
+    run(&session, "INSERT INTO items SELECT value % 10, value % 7, 1 FROM range(0, 10000)").await;
+    let sql = "SELECT count(*) AS n FROM items i JOIN size s ON i.size_key = s.size_key
+               JOIN color c ON i.color_key = c.color_key WHERE s.name = 'S' AND c.name = 'color 3'";
+    let (answer, (_, filtered), (_, unfiltered)) = with_and_without(&session, "starhouse.join_key_filters", sql).await;
+    let matching = run(&session, "SELECT count(*) AS n FROM items WHERE size_key % 2 = 0 AND color_key = 3").await;
+    assert_eq!(answer, matching);
+    // One filter over the fact's scan tests both dimensions' keys.
+    let filter =
+        filtered.lines().find(|line| line.contains("JoinKeyFilterExec")).unwrap_or_else(|| panic!("{filtered}"));
+    assert!(filter.contains("size_key@") && filter.contains("color_key@"), "{filtered}");
+    assert!(!unfiltered.contains("JoinKey"), "{unfiltered}");
+    // It lets through exactly the rows that both joins keep.
+    let analyzed = run(&session, &format!("EXPLAIN ANALYZE {sql}")).await;
+    let filter =
+        analyzed.lines().find(|line| line.contains("JoinKeyFilterExec")).unwrap_or_else(|| panic!("{analyzed}"));
+    let kept = matching.lines().nth(3).and_then(|row| row.trim_matches(|c| c == '|' || c == ' ').parse::<u64>().ok());
+    assert!(filter.contains(&format!("output_rows={}", kept.expect("a count"))), "{analyzed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dimension_filter_that_keeps_no_key_leaves_no_fact_row() {
+    let (_test, session) = star().await;
+    let sql =
+        "SELECT count(*) AS n FROM sales s JOIN dim_store st ON s.store_key = st.store_key WHERE st.region = 'east'";
+    let (answer, (_, plan), _) = with_and_without(&session, "starhouse.join_key_filters", sql).await;
+    assert!(answer.contains("| 0 |"), "{answer}");
+    assert!(plan.contains("JoinKeyFilterExec"), "{plan}");
+}
