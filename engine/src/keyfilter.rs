@@ -24,7 +24,7 @@ use std::task::{Context, Poll, ready};
 
 use datafusion::arrow::array::BooleanBufferBuilder;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer};
 use datafusion::arrow::compute::{BatchCoalescer, max, min};
 use datafusion::arrow::datatypes::{
     ArrowNativeType, ArrowNumericType, ArrowPrimitiveType, DataType, Int8Type, Int16Type, Int32Type, Int64Type,
@@ -214,13 +214,27 @@ fn found<T: ArrowPrimitiveType>(array: &dyn Array, keys: &KeySet, among: Option<
             among.set_indices().filter(|i| contains(*i)).for_each(|i| found.set_bit(i, true));
             found.finish()
         }
-        Some(among) => &BooleanBuffer::collect_bool(values.len(), contains) & among,
-        None => BooleanBuffer::collect_bool(values.len(), contains),
+        Some(among) => &found_all(values, keys) & among,
+        None => found_all(values, keys),
     };
     match array.nulls() {
         Some(nulls) => &found & nulls.inner(),
         None => found,
     }
+}
+
+/// Which of `values` are in `keys`, 64 values to a word.
+fn found_all<N: ArrowNativeType>(values: &[N], keys: &KeySet) -> BooleanBuffer {
+    let words: Vec<u64> = values
+        .chunks(64)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .enumerate()
+                .fold(0, |word, (bit, value)| word | u64::from(value.to_i64().is_some_and(|v| keys.contains(v))) << bit)
+        })
+        .collect();
+    BooleanBuffer::new(Buffer::from_vec(words), 0, values.len())
 }
 
 /// The keys of a build side: one bit for each value from the smallest key to the largest.
