@@ -119,11 +119,13 @@ fn push(plan: Arc<dyn ExecutionPlan>, column: usize, keys: Arc<BuildKeys>) -> Re
         filters.push((column, keys));
         return Ok(Arc::new(JoinKeyFilterExec::new(Arc::clone(&filter.input), filters)));
     }
-    let Some((child, column)) = origin(&plan, column) else {
+    let mut children: Vec<_> = plan.children().into_iter().cloned().collect();
+    let Some((slot, column)) =
+        origin(&plan, column).and_then(|(child, column)| Some((children.get_mut(child)?, column)))
+    else {
         return Ok(Arc::new(JoinKeyFilterExec::new(plan, vec![(column, keys)])));
     };
-    let mut children: Vec<_> = plan.children().into_iter().cloned().collect();
-    children[child] = push(Arc::clone(&children[child]), column, keys)?;
+    *slot = push(Arc::clone(slot), column, keys)?;
     replace_children_if_necessary(plan, children)
 }
 
