@@ -298,9 +298,10 @@ async fn a_filters_cheap_conditions_come_first_and_one_that_may_fail_stays_last(
     assert!(at("lines.flag = Utf8View(\"A\")") < at("lines.price / lines.quantity"), "{filter}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dimension_that_keeps_fewest_rows_is_joined_first() {
-    let (_test, session) = star().await;
+/// A star of `items` (`rows` of them, sizes `value % 10`, colors `value % 7`) and its two
+/// dimensions: 10 sizes, half of them 'S', and 10 colors, each named for its key.
+async fn sizes_and_colors(rows: u64) -> (TestEngine, Session) {
+    let (test, session) = star().await;
     run(&session, "CREATE TABLE size (size_key INT PRIMARY KEY, name TEXT NOT NULL) WITH (role = 'dimension')").await;
     run(&session, "CREATE TABLE color (color_key INT PRIMARY KEY, name TEXT NOT NULL) WITH (role = 'dimension')").await;
     run(&session, "INSERT INTO size SELECT value, CASE WHEN value % 2 = 0 THEN 'S' ELSE 'L' END FROM range(0, 10)")
@@ -312,11 +313,27 @@ async fn the_dimension_that_keeps_fewest_rows_is_joined_first() {
                              color_key INT NOT NULL REFERENCES color (color_key), n INT NOT NULL) WITH (role = 'fact')",
     )
     .await;
-    run(&session, "INSERT INTO items SELECT value % 10, value % 7, 1 FROM range(0, 100)").await;
+    run(&session, &format!("INSERT INTO items SELECT value % 10, value % 7, 1 FROM range(0, {rows})")).await;
+    (test, session)
+}
+
+/// The join key filter's line, with its metrics, in `EXPLAIN ANALYZE` of `sql`.
+async fn key_filter_run(session: &Session, sql: &str) -> String {
+    let analyzed = run(session, &format!("EXPLAIN ANALYZE {sql}")).await;
+    let filter = analyzed.lines().find(|line| line.contains("JoinKeyFilterExec"));
+    filter.unwrap_or_else(|| panic!("{analyzed}")).to_string()
+}
+
+/// The items of size 'S' and color 'color 3'.
+const SIZE_S_COLOR_3: &str = "SELECT count(*) AS n FROM items i JOIN size s ON i.size_key = s.size_key
+    JOIN color c ON i.color_key = c.color_key WHERE s.name = 'S' AND c.name = 'color 3'";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dimension_that_keeps_fewest_rows_is_joined_first() {
+    let (_test, session) = sizes_and_colors(100).await;
     // Both conditions are equalities: only the columns' distinct counts (2 sizes, 10 colors) tell
     // that the color keeps fewer rows.
-    let sql = "SELECT count(*) AS n FROM items i JOIN size s ON i.size_key = s.size_key
-               JOIN color c ON i.color_key = c.color_key WHERE s.name = 'S' AND c.name = 'color 3'";
+    let sql = SIZE_S_COLOR_3;
     let (answer, (selective, _), (written, _)) =
         with_and_without(&session, "starhouse.selective_joins_first", sql).await;
     assert!(answer.contains("| 7 |"), "{answer}");
@@ -328,21 +345,8 @@ async fn the_dimension_that_keeps_fewest_rows_is_joined_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fact_rows_that_no_dimension_key_matches_are_dropped_before_the_joins() {
-    let (_test, session) = star().await;
-    run(&session, "CREATE TABLE size (size_key INT PRIMARY KEY, name TEXT NOT NULL) WITH (role = 'dimension')").await;
-    run(&session, "CREATE TABLE color (color_key INT PRIMARY KEY, name TEXT NOT NULL) WITH (role = 'dimension')").await;
-    run(&session, "INSERT INTO size SELECT value, CASE WHEN value % 2 = 0 THEN 'S' ELSE 'L' END FROM range(0, 10)")
-        .await;
-    run(&session, "INSERT INTO color SELECT value, 'color ' || value FROM range(0, 10)").await;
-    run(
-        &session,
-        "CREATE TABLE items (size_key INT NOT NULL REFERENCES size (size_key),
-                             color_key INT NOT NULL REFERENCES color (color_key), n INT NOT NULL) WITH (role = 'fact')",
-    )
-    .await;
-    run(&session, "INSERT INTO items SELECT value % 10, value % 7, 1 FROM range(0, 10000)").await;
-    let sql = "SELECT count(*) AS n FROM items i JOIN size s ON i.size_key = s.size_key
-               JOIN color c ON i.color_key = c.color_key WHERE s.name = 'S' AND c.name = 'color 3'";
+    let (_test, session) = sizes_and_colors(10_000).await;
+    let sql = SIZE_S_COLOR_3;
     let (answer, (_, filtered), (_, unfiltered)) = with_and_without(&session, "starhouse.join_key_filters", sql).await;
     let matching = run(&session, "SELECT count(*) AS n FROM items WHERE size_key % 2 = 0 AND color_key = 3").await;
     assert_eq!(answer, matching);
@@ -352,11 +356,9 @@ async fn fact_rows_that_no_dimension_key_matches_are_dropped_before_the_joins() 
     assert!(filter.contains("size_key@") && filter.contains("color_key@"), "{filtered}");
     assert!(!unfiltered.contains("JoinKey"), "{unfiltered}");
     // It lets through exactly the rows that both joins keep.
-    let analyzed = run(&session, &format!("EXPLAIN ANALYZE {sql}")).await;
-    let filter =
-        analyzed.lines().find(|line| line.contains("JoinKeyFilterExec")).unwrap_or_else(|| panic!("{analyzed}"));
+    let filter = key_filter_run(&session, sql).await;
     let kept = matching.lines().nth(3).and_then(|row| row.trim_matches(|c| c == '|' || c == ' ').parse::<u64>().ok());
-    assert!(filter.contains(&format!("output_rows={}", kept.expect("a count"))), "{analyzed}");
+    assert!(filter.contains(&format!("output_rows={}", kept.expect("a count"))), "{filter}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,8 +369,6 @@ async fn a_dimension_filter_that_keeps_no_key_leaves_no_fact_row() {
     let (answer, _, _) = with_and_without(&session, "starhouse.join_key_filters", sql).await;
     assert!(answer.contains("| 0 |"), "{answer}");
     // The filter over the fact's scan lets none of its rows through to the join.
-    let analyzed = run(&session, &format!("EXPLAIN ANALYZE {sql}")).await;
-    let filter =
-        analyzed.lines().find(|line| line.contains("JoinKeyFilterExec")).unwrap_or_else(|| panic!("{analyzed}"));
-    assert!(filter.contains("output_rows=0,"), "{analyzed}");
+    let filter = key_filter_run(&session, sql).await;
+    assert!(filter.contains("output_rows=0,"), "{filter}");
 }
