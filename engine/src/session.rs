@@ -136,6 +136,7 @@ impl Session {
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(crate::prefilter::FilterBeforeAggregate))
             .with_physical_optimizer_rule(Arc::new(crate::keyfilter::JoinKeyFilters))
+            .with_physical_optimizer_rule(Arc::new(crate::conjuncts::GroupedRange))
             .build();
         let ctx = SessionContext::new_with_state(state);
         for rule in [

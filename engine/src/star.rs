@@ -55,6 +55,9 @@ extensions_options! {
         /// Drop the rows a join's build keys cannot match before the joins under it (see
         /// `keyfilter.rs`).
         pub join_key_filters: bool, default = true
+        /// Keep a filter's leading range on one column apart from its other conditions (see
+        /// `conjuncts.rs`).
+        pub range_apart: bool, default = true
     }
 }
 
