@@ -15,10 +15,9 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result};
+use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
-
-use datafusion::config::ConfigOptions;
 use datafusion::physical_expr::expressions::BinaryExpr as PhysicalBinaryExpr;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{conjunction as physical_conjunction, split_conjunction as physical_split};
