@@ -36,6 +36,7 @@ use datafusion::config::ConfigOptions;
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::projection::ProjectionRef;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
@@ -141,7 +142,7 @@ fn origin(plan: &Arc<dyn ExecutionPlan>, column: usize) -> Option<(usize, usize)
             JoinType::RightSemi | JoinType::RightAnti => 0,
             _ => return None,
         };
-        let joined = join.projection.as_ref().map_or(Some(column), |p| p.get(column).copied())?;
+        let joined = projected(join.projection.as_ref(), column)?;
         return Some((1, joined.checked_sub(first)?));
     }
     if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
@@ -152,9 +153,14 @@ fn origin(plan: &Arc<dyn ExecutionPlan>, column: usize) -> Option<(usize, usize)
         if filter.fetch().is_some() {
             return None;
         }
-        return Some((0, filter.projection().as_ref().map_or(Some(column), |p| p.get(column).copied())?));
+        return Some((0, projected(filter.projection().as_ref(), column)?));
     }
     plan.is::<RepartitionExec>().then_some((0, column))
+}
+
+/// The input column that `column` of a node's output is, through the node's projection if any.
+fn projected(projection: Option<&ProjectionRef>, column: usize) -> Option<usize> {
+    projection.map_or(Some(column), |p| p.get(column).copied())
 }
 
 /// Calls `$f::<T>(args)` with the Arrow type `T` of an integer type whose values all fit an
@@ -191,9 +197,9 @@ fn bounds<T: ArrowNumericType>(array: &dyn Array) -> Option<(i64, i64)> {
 fn insert<T: ArrowPrimitiveType>(array: &dyn Array, keys: &mut KeySet) {
     let array = array.as_primitive::<T>();
     let insert = |value: T::Native| {
-        let offset = value.to_i64().map_or(u64::MAX, |v| v.wrapping_sub(keys.min) as u64);
-        if let Some(word) = usize::try_from(offset / 64).ok().and_then(|word| keys.words.get_mut(word)) {
-            *word |= 1 << (offset % 64);
+        let Some((word, bit)) = value.to_i64().and_then(|v| keys.slot(v)) else { return };
+        if let Some(word) = keys.words.get_mut(word) {
+            *word |= bit;
         }
     };
     match array.nulls() {
@@ -269,11 +275,13 @@ impl KeySet {
 
     pub(crate) fn contains(&self, key: i64) -> bool {
         // The bits past the largest key are clear, so the word's bound is the range's.
+        self.slot(key).and_then(|(word, bit)| self.words.get(word).map(|word| word & bit != 0)).unwrap_or(false)
+    }
+
+    /// The word and bit of `key`'s offset from the smallest key (the word may be past the last).
+    fn slot(&self, key: i64) -> Option<(usize, u64)> {
         let offset = key.wrapping_sub(self.min) as u64;
-        usize::try_from(offset / 64)
-            .ok()
-            .and_then(|word| self.words.get(word))
-            .is_some_and(|word| word & (1 << (offset % 64)) != 0)
+        Some((usize::try_from(offset / 64).ok()?, 1 << (offset % 64)))
     }
 
     /// Which values of `array` are keys, among the rows set in `among` if given; `None` when
