@@ -15,17 +15,15 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result};
-use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::physical_expr::expressions::BinaryExpr as PhysicalBinaryExpr;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{conjunction as physical_conjunction, split_conjunction as physical_split};
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
 
-use crate::star::{PlannerRule, StarhouseOptions};
+use crate::star::{PhysicalRule, PlannerRule, StarhouseOptions};
 
 /// The optimizer rule.
 pub(crate) const CHEAP_CONDITIONS_FIRST: PlannerRule =
@@ -100,41 +98,28 @@ fn cost(condition: &Expr, schema: &DFSchema) -> Cost {
 /// scattering the result costs per run of kept rows, so the rest is better evaluated in one
 /// step than condition by condition (TPC-H Q6: a year of `l_shipdate`, then the discount and
 /// quantity on that seventh of the rows). `SET starhouse.range_apart = false` turns it off.
-#[derive(Debug)]
-pub(crate) struct GroupedRange;
+pub(crate) const RANGE_APART: PhysicalRule =
+    PhysicalRule { name: "starhouse_grouped_range", enabled: |o| o.range_apart, rewrite: grouped_ranges };
 
-impl PhysicalOptimizerRule for GroupedRange {
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        if !StarhouseOptions::of(config).range_apart {
-            return Ok(plan);
+fn grouped_ranges(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let Some(filter) = node.downcast_ref::<FilterExec>() else { return Ok(Transformed::no(node)) };
+        let conditions = physical_split(filter.predicate());
+        let first = conditions.first().map(|c| collect_columns(c)).unwrap_or_default();
+        let range = conditions.iter().take_while(|c| collect_columns(c) == first).count();
+        if first.len() != 1 || range < 2 || range >= conditions.len() {
+            return Ok(Transformed::no(node));
         }
-        plan.transform_up(|node| {
-            let Some(filter) = node.downcast_ref::<FilterExec>() else { return Ok(Transformed::no(node)) };
-            let conditions = physical_split(filter.predicate());
-            let first = conditions.first().map(|c| collect_columns(c)).unwrap_or_default();
-            let range = conditions.iter().take_while(|c| collect_columns(c) == first).count();
-            if first.len() != 1 || range < 2 || range >= conditions.len() {
-                return Ok(Transformed::no(node));
-            }
-            let (range, rest) = conditions.split_at(range);
-            let grouped = Arc::new(PhysicalBinaryExpr::new(
-                physical_conjunction(range.iter().map(|c| Arc::clone(c))),
-                Operator::And,
-                physical_conjunction(rest.iter().map(|c| Arc::clone(c))),
-            ));
-            let rebuilt = FilterExecBuilder::from(filter).with_predicate(grouped).build()?;
-            Ok(Transformed::yes(Arc::new(rebuilt) as Arc<dyn ExecutionPlan>))
-        })
-        .map(|transformed| transformed.data)
-    }
-
-    fn name(&self) -> &str {
-        "starhouse_grouped_range"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
+        let (range, rest) = conditions.split_at(range);
+        let grouped = Arc::new(PhysicalBinaryExpr::new(
+            physical_conjunction(range.iter().map(|c| Arc::clone(c))),
+            Operator::And,
+            physical_conjunction(rest.iter().map(|c| Arc::clone(c))),
+        ));
+        let rebuilt = FilterExecBuilder::from(filter).with_predicate(grouped).build()?;
+        Ok(Transformed::yes(Arc::new(rebuilt) as Arc<dyn ExecutionPlan>))
+    })
+    .map(|transformed| transformed.data)
 }
 
 #[cfg(test)]
@@ -152,7 +137,7 @@ mod tests {
     use datafusion::physical_plan::empty::EmptyExec;
     use datafusion::physical_plan::filter::FilterExec;
 
-    use super::GroupedRange;
+    use super::RANGE_APART;
 
     fn filter_of(conditions: &[(&str, Operator, i32)]) -> Arc<dyn ExecutionPlan> {
         let schema = Arc::new(Schema::new(["a", "b", "c"].map(|n| Field::new(n, DataType::Int32, false)).to_vec()));
@@ -172,7 +157,7 @@ mod tests {
             ("b", Operator::Eq, 2),
             ("c", Operator::Lt, 3),
         ]);
-        let grouped = GroupedRange.optimize(range_then_more, &ConfigOptions::default()).expect("optimized");
+        let grouped = RANGE_APART.optimize(range_then_more, &ConfigOptions::default()).expect("optimized");
         let grouped = grouped.downcast_ref::<FilterExec>().expect("a filter").predicate();
         let and = grouped.downcast_ref::<BinaryExpr>().expect("an AND");
         assert_eq!(*and.op(), Operator::And);
@@ -184,7 +169,7 @@ mod tests {
             &[("a", Operator::GtEq, 1), ("a", Operator::Lt, 5)][..],
         ] {
             let plan = filter_of(conditions);
-            let after = GroupedRange.optimize(Arc::clone(&plan), &ConfigOptions::default()).expect("optimized");
+            let after = RANGE_APART.optimize(Arc::clone(&plan), &ConfigOptions::default()).expect("optimized");
             assert!(Arc::ptr_eq(&plan, &after), "{conditions:?}");
         }
     }

@@ -32,12 +32,10 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{JoinType, NullEquality, Result};
-use datafusion::config::ConfigOptions;
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::projection::ProjectionRef;
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
@@ -52,7 +50,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::watch;
 
-use crate::star::StarhouseOptions;
+use crate::star::PhysicalRule;
 
 /// The widest range of keys a bitmap covers: 2^27 bits, 16 MiB. A build side whose keys span
 /// more gets no filter.
@@ -63,29 +61,19 @@ const MAX_RANGE: u64 = 1 << 27;
 const TRIAL_ROWS: usize = 1 << 17;
 
 /// The physical optimizer rule.
-#[derive(Debug)]
-pub(crate) struct JoinKeyFilters;
+pub(crate) const JOIN_KEY_FILTERS: PhysicalRule =
+    PhysicalRule { name: "starhouse_join_key_filters", enabled: |o| o.join_key_filters, rewrite };
 
-impl PhysicalOptimizerRule for JoinKeyFilters {
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        // A recursive query runs its plan again for each step, with other keys each time.
-        if !StarhouseOptions::of(config).join_key_filters || plan.exists(|node| Ok(node.is::<WorkTableExec>()))? {
-            return Ok(plan);
-        }
-        plan.transform_up(|node| match filter_join(&node)? {
-            Some(join) => Ok(Transformed::yes(join)),
-            None => Ok(Transformed::no(node)),
-        })
-        .map(|transformed| transformed.data)
+fn rewrite(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    // A recursive query runs its plan again for each step, with other keys each time.
+    if plan.exists(|node| Ok(node.is::<WorkTableExec>()))? {
+        return Ok(plan);
     }
-
-    fn name(&self) -> &str {
-        "starhouse_join_key_filters"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
+    plan.transform_up(|node| match filter_join(&node)? {
+        Some(join) => Ok(Transformed::yes(join)),
+        None => Ok(Transformed::no(node)),
+    })
+    .map(|transformed| transformed.data)
 }
 
 /// `node` with its build side's keys recorded and its other side filtered by them, when it is a

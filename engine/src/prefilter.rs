@@ -14,52 +14,37 @@ use std::sync::Arc;
 
 use datafusion::common::Result;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::config::ConfigOptions;
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
 use datafusion::physical_expr::utils::{collect_columns, reassign_expr_columns};
 use datafusion::physical_expr::{PhysicalExpr, conjunction, split_conjunction};
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::AggregateExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ExecutionPlan, replace_children_if_necessary};
 
-use crate::star::StarhouseOptions;
+use crate::star::PhysicalRule;
 
 /// The physical optimizer rule.
-#[derive(Debug)]
-pub(crate) struct FilterBeforeAggregate;
+pub(crate) const FILTER_BEFORE_AGGREGATE: PhysicalRule =
+    PhysicalRule { name: "starhouse_filter_before_aggregate", enabled: |o| o.filter_before_aggregate, rewrite };
 
-impl PhysicalOptimizerRule for FilterBeforeAggregate {
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        if !StarhouseOptions::of(config).filter_before_aggregate {
-            return Ok(plan);
+fn rewrite(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_down(|node| {
+        if !node.is::<AggregateExec>() {
+            return Ok(Transformed::no(node));
         }
-        plan.transform_down(|node| {
-            if !node.is::<AggregateExec>() {
-                return Ok(Transformed::no(node));
+        let [input] = node.children()[..] else { return Ok(Transformed::no(node)) };
+        match join_filter(input)? {
+            Some(filter) => {
+                let input: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(filter, Arc::clone(input))?);
+                Ok(Transformed::yes(replace_children_if_necessary(node, vec![input])?))
             }
-            let [input] = node.children()[..] else { return Ok(Transformed::no(node)) };
-            match join_filter(input)? {
-                Some(filter) => {
-                    let input: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(filter, Arc::clone(input))?);
-                    Ok(Transformed::yes(replace_children_if_necessary(node, vec![input])?))
-                }
-                None => Ok(Transformed::no(node)),
-            }
-        })
-        .map(|transformed| transformed.data)
-    }
-
-    fn name(&self) -> &str {
-        "starhouse_filter_before_aggregate"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
+            None => Ok(Transformed::no(node)),
+        }
+    })
+    .map(|transformed| transformed.data)
 }
 
 /// The dynamic filters of the scan under `plan` (through filters and repartitions, which keep

@@ -134,9 +134,9 @@ impl Session {
             .with_config(Engine::session_config())
             .with_runtime_env(Arc::clone(&engine.runtime))
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(crate::prefilter::FilterBeforeAggregate))
-            .with_physical_optimizer_rule(Arc::new(crate::keyfilter::JoinKeyFilters))
-            .with_physical_optimizer_rule(Arc::new(crate::conjuncts::GroupedRange))
+            .with_physical_optimizer_rule(Arc::new(crate::prefilter::FILTER_BEFORE_AGGREGATE))
+            .with_physical_optimizer_rule(Arc::new(crate::keyfilter::JOIN_KEY_FILTERS))
+            .with_physical_optimizer_rule(Arc::new(crate::conjuncts::RANGE_APART))
             .build();
         let ctx = SessionContext::new_with_state(state);
         for rule in [

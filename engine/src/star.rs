@@ -31,6 +31,8 @@ use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, TableScan};
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
 use starhouse_catalog::TableDef;
 
 use crate::managed::ManagedTable;
@@ -96,6 +98,35 @@ impl OptimizerRule for PlannerRule {
             return Ok(Transformed::no(plan));
         }
         (self.rewrite)(plan, &starhouse)
+    }
+}
+
+/// One of Starhouse's physical optimizer rules: its name, the setting that turns it on, and what
+/// it does to a plan.
+#[derive(Debug)]
+pub(crate) struct PhysicalRule {
+    pub name: &'static str,
+    pub enabled: fn(&StarhouseOptions) -> bool,
+    pub rewrite: fn(Plan) -> Result<Plan>,
+}
+
+/// A physical plan.
+type Plan = Arc<dyn ExecutionPlan>;
+
+impl PhysicalOptimizerRule for PhysicalRule {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+        if !(self.enabled)(&StarhouseOptions::of(config)) {
+            return Ok(plan);
+        }
+        (self.rewrite)(plan)
+    }
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn schema_check(&self) -> bool {
+        true
     }
 }
 
