@@ -22,7 +22,7 @@ use crate::error::EngineError;
 use crate::session::{Output, Session};
 use crate::sql::AsOf;
 use crate::write::{self, Writers};
-use crate::{Engine, location};
+use crate::{Engine, location, stats};
 
 /// The schema of the warehouse's own tables.
 pub const SYSTEM_SCHEMA: &str = "system";
@@ -179,13 +179,8 @@ pub(crate) async fn restore(
 async fn missing_files(session: &Session, def: &TableDef) -> Result<(), EngineError> {
     let (url, store) =
         location::listing_store(&session.context().runtime_env(), session.engine().warehouse().root(), &def.location)?;
-    let paths: Vec<(String, Path)> = def
-        .files
-        .iter()
-        .map(|file| {
-            (file.path.clone(), Path::from_iter(url.prefix().parts().chain(Path::from(file.path.as_str()).parts())))
-        })
-        .collect();
+    let paths: Vec<(String, Path)> =
+        def.files.iter().map(|file| (file.path.clone(), stats::location(&url, file))).collect();
     let mut missing = Vec::new();
     let mut heads = futures::stream::iter(paths)
         .map(|(relative, path)| {

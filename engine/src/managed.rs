@@ -27,7 +27,9 @@ use datafusion::physical_expr::create_lex_ordering;
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use object_store::ObjectMeta;
 use object_store::path::Path;
+use percent_encoding::percent_decode_str;
 use starhouse_catalog::{DataFile, TableDef, WarehouseRoot};
 
 use crate::parquet::WarehouseParquet;
@@ -84,8 +86,13 @@ impl ManagedTable {
     /// The file as DataFusion scans it: its place in the store, partition values and statistics.
     fn partitioned_file(&self, file: &DataFile) -> Result<PartitionedFile> {
         let relative = Path::parse(&file.path).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let mut scanned = PartitionedFile::new(Path::from_iter(self.folder.parts().chain(relative.parts())), file.size);
-        scanned.object_meta.last_modified = file.last_modified;
+        let mut scanned = PartitionedFile::from(ObjectMeta {
+            location: Path::from_iter(self.folder.parts().chain(relative.parts())),
+            last_modified: file.last_modified,
+            size: file.size,
+            e_tag: None,
+            version: None,
+        });
         let values = partition_values(&file.path);
         scanned = scanned.with_partition_values(
             self.partition_fields
@@ -148,17 +155,15 @@ impl ManagedTable {
     }
 }
 
-/// The `key=value` folders of a path under a table, decoded.
+/// The `key=value` folders of a path under a table (as the object store spells it), decoded: once
+/// for the store's own encoding, once for Hive's escapes (see `write::escape`).
 pub(crate) fn partition_values(path: &str) -> Vec<(String, String)> {
+    let decode = |text: &str| {
+        let once = percent_decode_str(text).decode_utf8_lossy();
+        percent_decode_str(&once).decode_utf8_lossy().into_owned()
+    };
     let folders = path.rsplit_once('/').map_or("", |(folders, _)| folders);
-    folders
-        .split('/')
-        .filter_map(|part| part.split_once('='))
-        .map(|(k, v)| {
-            let decoded = Path::from_url_path(v).map(|p| p.to_string()).unwrap_or_else(|_| v.to_string());
-            (k.to_string(), decoded)
-        })
-        .collect()
+    folders.split('/').filter_map(|part| part.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect()
 }
 
 #[async_trait]
@@ -231,6 +236,8 @@ mod tests {
             partition_values("year=2024/region=North%20East/part-0.parquet"),
             [("year".to_string(), "2024".to_string()), ("region".to_string(), "North East".to_string())]
         );
+        // Hive's escape of `/`, with the store's encoding of its `%` over it.
+        assert_eq!(partition_values("region=north%252Feast/part-0.parquet"), [("region".into(), "north/east".into())]);
         assert!(partition_values("part-0.parquet").is_empty());
     }
 }

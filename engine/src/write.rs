@@ -27,6 +27,7 @@ use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use starhouse_catalog::{DataFile, TableDef, WarehouseRoot};
 
 use crate::distinct::DistinctValues;
@@ -250,9 +251,34 @@ fn partition_folder(columns: &[(String, usize)], rows: &RecordBatch) -> Result<S
         } else {
             ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?.value(0).to_string()
         };
-        folder.push_str(&format!("{name}={}/", Path::from(value.as_str()).as_ref().replace('/', "%2F")));
+        folder.push_str(&format!("{}={}/", escape(name), escape(&value)));
     }
     Ok(folder)
+}
+
+/// A partition column's name or value as it goes into a folder name, escaped as Hive escapes it:
+/// `/`, `=`, `%` and the other characters a path or a `key=value` pair cannot hold become `%XX`.
+/// The object store then encodes the `%` once more in its own path; `managed::partition_values`
+/// undoes both.
+fn escape(text: &str) -> String {
+    const HIVE: &AsciiSet = &CONTROLS
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'\'')
+        .add(b'*')
+        .add(b'/')
+        .add(b':')
+        .add(b'=')
+        .add(b'?')
+        .add(b'[')
+        .add(b'\\')
+        .add(b']')
+        .add(b'^')
+        .add(b'{')
+        .add(b'}')
+        .add(0x7f);
+    utf8_percent_encode(text, HIVE).to_string()
 }
 
 /// The folder name Hive (and DataFusion) give a NULL partition value.
