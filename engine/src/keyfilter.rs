@@ -344,6 +344,7 @@ macro_rules! one_input_in_order {
         }
     };
 }
+pub(crate) use one_input_in_order;
 
 /// Passes a join's build side on and records its keys.
 #[derive(Debug)]
@@ -390,7 +391,7 @@ impl ExecutionPlan for JoinKeysExec {
     }
 }
 
-fn only_child(children: Vec<Arc<dyn ExecutionPlan>>, name: &str) -> Result<Arc<dyn ExecutionPlan>> {
+pub(crate) fn only_child(children: Vec<Arc<dyn ExecutionPlan>>, name: &str) -> Result<Arc<dyn ExecutionPlan>> {
     let [input] = <[_; 1]>::try_from(children)
         .map_err(|_| datafusion::error::DataFusionError::Internal(format!("{name} has one child")))?;
     Ok(input)

@@ -31,6 +31,7 @@ mod scd;
 mod selectivity;
 mod semi;
 mod session;
+mod shared;
 pub mod sql;
 mod star;
 mod stats;

@@ -137,8 +137,11 @@ impl Session {
             .with_physical_optimizer_rule(Arc::new(crate::prefilter::FILTER_BEFORE_AGGREGATE))
             .with_physical_optimizer_rule(Arc::new(crate::keyfilter::JOIN_KEY_FILTERS))
             .with_physical_optimizer_rule(Arc::new(crate::conjuncts::RANGE_APART))
+            .with_physical_optimizer_rule(Arc::new(crate::shared::LINK_SHARED))
+            .with_query_planner(Arc::new(crate::shared::StarhousePlanner))
             .build();
         let ctx = SessionContext::new_with_state(state);
+        ctx.add_analyzer_rule(Arc::new(crate::shared::ShareRepeatedAggregates));
         for rule in [
             crate::star::STAR_JOINS,
             crate::semi::SEMI_JOINS,

@@ -60,6 +60,8 @@ extensions_options! {
         /// Keep a filter's leading range on one column apart from its other conditions (see
         /// `conjuncts.rs`).
         pub range_apart: bool, default = true
+        /// Compute an aggregate a query uses twice once (see `shared.rs`).
+        pub shared_results: bool, default = true
     }
 }
 

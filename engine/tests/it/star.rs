@@ -2,8 +2,9 @@
 //! every fact row once and whose columns are unused is not joined, one that only adds columns is
 //! joined last, a snowflake's outer dimensions are joined to theirs first; subqueries filter
 //! before the joins that cannot (`semi.rs`); join filters apply under aggregates (`prefilter.rs`);
-//! the dimensions that keep fewest rows (by the catalog's distinct counts) are joined first; and
-//! every answer is the one DataFusion gives without the rule.
+//! the dimensions that keep fewest rows (by the catalog's distinct counts) are joined first; an
+//! aggregate used twice is computed once (`shared.rs`); and every answer is the one DataFusion
+//! gives without the rule.
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use starhouse_engine::Session;
@@ -371,4 +372,62 @@ async fn a_dimension_filter_that_keeps_no_key_leaves_no_fact_row() {
     // The filter over the fact's scan lets none of its rows through to the join.
     let filter = key_filter_run(&session, sql).await;
     assert!(filter.contains("output_rows=0,"), "{filter}");
+}
+
+const SHARED_RESULTS: &str = "starhouse.shared_results";
+
+/// How many groups the final aggregates of `EXPLAIN ANALYZE` of `sql` put out, all copies of
+/// them together (a copy that never ran shows no metrics).
+async fn groups_computed(session: &Session, sql: &str) -> u64 {
+    let analyzed = run(session, &format!("EXPLAIN ANALYZE {sql}")).await;
+    let finals = analyzed.lines().filter(|line| line.contains("AggregateExec: mode=FinalPartitioned"));
+    let rows = finals.filter_map(|line| line.split_once("output_rows=")?.1.split(',').next()?.parse::<u64>().ok());
+    rows.sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregate_a_query_uses_twice_is_computed_once() {
+    let (_test, session) = sizes_and_colors(10_000).await;
+    // A CTE under a scalar subquery and in the main query, as in TPC-H Q15.
+    let sql = "WITH per_color AS (SELECT color_key, count(*) AS n FROM items GROUP BY color_key)
+        SELECT color_key, n FROM per_color WHERE n = (SELECT max(n) FROM per_color) ORDER BY color_key";
+    let (answer, (_, shared), (_, unshared)) = with_and_without(&session, SHARED_RESULTS, sql).await;
+    let windowed = "SELECT color_key, n FROM (SELECT color_key, count(*) AS n, max(count(*)) OVER () AS top
+        FROM items GROUP BY color_key) WHERE n = top ORDER BY color_key";
+    assert_eq!(answer, run(&session, windowed).await);
+    assert_eq!(shared.matches("SharedExec: id=").count(), 2, "{shared}");
+    assert!(!unshared.contains("SharedExec"), "{unshared}");
+    // Seven colors, grouped once (twice without the rule).
+    assert_eq!(groups_computed(&session, sql).await, 7);
+    run(&session, &format!("SET {SHARED_RESULTS} = false")).await;
+    assert_eq!(groups_computed(&session, sql).await, 14);
+    run(&session, &format!("SET {SHARED_RESULTS} = true")).await;
+
+    // Both sides of one join: each partition is computed by the side that asks first.
+    let sql = "WITH per_color AS (SELECT color_key, count(*) AS n FROM items GROUP BY color_key)
+        SELECT a.color_key, b.n - a.n AS more FROM per_color a JOIN per_color b ON b.color_key = a.color_key + 1
+        ORDER BY a.color_key";
+    let (answer, (_, shared), _) = with_and_without(&session, SHARED_RESULTS, sql).await;
+    assert_eq!(answer.lines().count(), 6 + 4, "six pairs of colors: {answer}");
+    assert_eq!(shared.matches("SharedExec: id=").count(), 2, "{shared}");
+    assert_eq!(groups_computed(&session, sql).await, 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correlated_subquery_used_twice_is_not_shared() {
+    let (_test, session) = sizes_and_colors(1_000).await;
+    // The same subquery twice, but its rows differ with each outer row.
+    let sql = "SELECT c.color_key,
+            (SELECT count(*) FROM items i WHERE i.color_key = c.color_key) AS a,
+            (SELECT count(*) FROM items i WHERE i.color_key = c.color_key) AS b
+        FROM color c ORDER BY c.color_key";
+    let (answer, (_, plan), _) = with_and_without(&session, SHARED_RESULTS, sql).await;
+    assert!(!plan.contains("SharedExec"), "{plan}");
+    let direct = run(
+        &session,
+        "SELECT c.color_key, count(i.color_key) AS a, count(i.color_key) AS b
+        FROM color c LEFT JOIN items i ON i.color_key = c.color_key GROUP BY c.color_key ORDER BY c.color_key",
+    )
+    .await;
+    assert_eq!(answer, direct);
 }
