@@ -52,18 +52,24 @@ impl AnalyzerRule for ShareRepeatedAggregates {
         if !StarhouseOptions::of(config).shared_results || plan.exists(|node| Ok(shared_id(node).is_some()))? {
             return Ok(plan);
         }
-        let mut counts: HashMap<LogicalPlan, usize> = HashMap::new();
+        // Each shareable subplan with the order it was first met in (for ids that do not change
+        // from one run to the next) and how often it occurs.
+        let mut seen: HashMap<LogicalPlan, (usize, usize)> = HashMap::new();
         plan.apply_with_subqueries(|node| {
             if shareable(node)? {
-                *counts.entry(node.clone()).or_default() += 1;
+                let first = seen.len();
+                seen.entry(node.clone()).or_insert((first, 0)).1 += 1;
             }
             Ok(TreeNodeRecursion::Continue)
         })?;
-        counts.retain(|_, count| *count > 1);
-        if counts.is_empty() {
+        let mut repeated: Vec<(LogicalPlan, usize)> =
+            seen.into_iter().filter(|(_, (_, count))| *count > 1).map(|(node, (first, _))| (node, first)).collect();
+        if repeated.is_empty() {
             return Ok(plan);
         }
-        let ids: HashMap<LogicalPlan, usize> = counts.into_keys().enumerate().map(|(id, node)| (node, id)).collect();
+        repeated.sort_by_key(|(_, first)| *first);
+        let ids: HashMap<LogicalPlan, usize> =
+            repeated.into_iter().enumerate().map(|(id, (node, _))| (node, id)).collect();
         plan.transform_down_with_subqueries(|node| match ids.get(&node) {
             Some(&id) => {
                 let shared = SharedPlan { id, input: node };
