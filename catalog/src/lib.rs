@@ -16,6 +16,7 @@
 
 mod error;
 mod load;
+mod local;
 mod log;
 mod storage;
 mod store;

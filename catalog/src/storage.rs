@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::local::LocalFileSystem;
 use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
 use url::Url;
 
@@ -133,7 +132,7 @@ impl ObjectStores {
             return Ok(Arc::clone(store));
         }
         let store: Arc<dyn ObjectStore> = match url.scheme() {
-            "file" => Arc::new(LocalFileSystem::new()),
+            "file" => Arc::new(crate::local::LocalFiles::default()),
             _ => Arc::new(self.s3(&key)?),
         };
         stores.insert(key, Arc::clone(&store));
