@@ -27,7 +27,6 @@ use datafusion::physical_expr::create_lex_ordering;
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
-use object_store::ObjectMeta;
 use object_store::path::Path;
 use percent_encoding::percent_decode_str;
 use starhouse_catalog::{DataFile, TableDef, WarehouseRoot};
@@ -86,13 +85,8 @@ impl ManagedTable {
     /// The file as DataFusion scans it: its place in the store, partition values and statistics.
     fn partitioned_file(&self, file: &DataFile) -> Result<PartitionedFile> {
         let relative = Path::parse(&file.path).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let mut scanned = PartitionedFile::from(ObjectMeta {
-            location: Path::from_iter(self.folder.parts().chain(relative.parts())),
-            last_modified: file.last_modified,
-            size: file.size,
-            e_tag: None,
-            version: None,
-        });
+        let location = Path::from_iter(self.folder.parts().chain(relative.parts()));
+        let mut scanned = PartitionedFile::from(stats::object_meta_at(location, file));
         let values = partition_values(&file.path);
         scanned = scanned.with_partition_values(
             self.partition_fields

@@ -142,13 +142,12 @@ pub(crate) fn location(url: &ListingTableUrl, file: &DataFile) -> Path {
 
 /// A file of the table at `url` as its store lists it (as the catalog last saw it).
 pub(crate) fn object_meta(url: &ListingTableUrl, file: &DataFile) -> ObjectMeta {
-    ObjectMeta {
-        location: location(url, file),
-        last_modified: file.last_modified,
-        size: file.size,
-        e_tag: None,
-        version: None,
-    }
+    object_meta_at(location(url, file), file)
+}
+
+/// A file as its store lists it at `location` (as the catalog last saw it).
+pub(crate) fn object_meta_at(location: Path, file: &DataFile) -> ObjectMeta {
+    ObjectMeta { location, last_modified: file.last_modified, size: file.size, e_tag: None, version: None }
 }
 
 /// Gives the files that are the same as before (path, size and modification time) the distinct
