@@ -62,7 +62,7 @@ pub fn sql_type_name(data_type: &DataType) -> String {
     }
 }
 
-fn rows(columns: Vec<(&str, Vec<Option<String>>)>) -> Output {
+pub(crate) fn rows(columns: Vec<(&str, Vec<Option<String>>)>) -> Output {
     let schema = Arc::new(Schema::new(
         columns.iter().map(|(name, _)| Field::new(*name, DataType::Utf8, true)).collect::<Vec<_>>(),
     ));

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
+use datafusion::config::ExtensionOptions;
+use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::WriteOp;
 use datafusion::logical_expr::dml::InsertOp;
@@ -12,7 +14,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{ResetStatement, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    Expr as SqlExpr, ObjectName, ObjectType, Set, Statement as SQLStatement, TableObject, Value as SqlValue,
+    Expr as SqlExpr, Ident, ObjectName, ObjectType, Set, Statement as SQLStatement, TableObject, Value as SqlValue,
 };
 use futures::TryStreamExt;
 use starhouse_catalog::TableName;
@@ -21,6 +23,7 @@ use crate::error::EngineError;
 use crate::history::{self, SYSTEM_SCHEMA, SnapshotSchema, SystemSchema};
 use crate::load::{self, LoadOptions, LoadOutcome, LoadTarget};
 use crate::sql::{AsOf, Parsed, Statement};
+use crate::star::StarhouseOptions;
 use crate::{CATALOG_NAME, Engine, SCHEMA_NAME, ddl, describe};
 
 /// How long `VACUUM` keeps files that no current version uses, unless told (as Delta Lake does).
@@ -53,6 +56,16 @@ fn changes_the_warehouse(statement: &Statement) -> bool {
 
 /// The setting that makes a session read the warehouse as of an old version.
 pub const AS_OF_SETTING: &str = "starhouse.as_of";
+
+/// Whether `name` is one of Starhouse's planner settings (`starhouse.*`, see `StarhouseOptions`).
+fn is_starhouse_setting(name: &str) -> bool {
+    name.get(..10).is_some_and(|prefix| prefix.eq_ignore_ascii_case("starhouse."))
+}
+
+/// A name given as words (`SHOW a.b` is the words `a` and `b`), with its dots.
+fn dotted(words: &[Ident]) -> String {
+    words.iter().map(|w| w.value.as_str()).collect::<Vec<_>>().join(".")
+}
 
 /// Whether `name` is [`AS_OF_SETTING`].
 fn is_as_of(name: &ObjectName) -> bool {
@@ -223,6 +236,17 @@ impl Session {
         &self.ctx
     }
 
+    /// `SHOW starhouse.<name>`: DataFusion lists its config extensions' settings without their
+    /// prefix (`join_key_filters` in `information_schema.df_settings`), so its `SHOW` finds none.
+    fn show_setting(&self, name: &str) -> Result<Output, EngineError> {
+        let options = StarhouseOptions::of(self.ctx.state().config_options());
+        let key = name.split_once('.').map_or(name, |(_, key)| key);
+        let entry = options.entries().into_iter().find(|e| e.key.eq_ignore_ascii_case(key)).ok_or_else(|| {
+            DataFusionError::Plan(format!("'{name}' is not a variable which can be viewed with 'SHOW'"))
+        })?;
+        Ok(describe::rows(vec![("name", vec![Some(name.to_ascii_lowercase())]), ("value", vec![entry.value])]))
+    }
+
     /// Runs one statement. For queries the rows are computed as the stream is read.
     pub async fn execute(&self, statement: Statement) -> Result<Output, EngineError> {
         let version = self.engine.warehouse.refresh().await?;
@@ -288,6 +312,9 @@ impl Session {
                     }
                     SQLStatement::Analyze(analyze) => ddl::analyze(self, &operation, analyze.table_name.as_ref()).await,
                     SQLStatement::ShowTables { .. } => Ok(describe::show_tables(&version)),
+                    SQLStatement::ShowVariable { variable } if is_starhouse_setting(&dotted(&variable)) => {
+                        self.show_setting(&dotted(&variable))
+                    }
                     SQLStatement::ExplainTable { table_name, .. } => {
                         let name = ddl::table_name(&table_name)?;
                         Ok(describe::describe_table(version.table(name.as_str())?))
@@ -364,7 +391,11 @@ impl Session {
                 ));
             }
             LogicalPlan::Statement(PlanStatement::SetVariable(set)) => {
-                self.check_writable(|| format!("SET {}", set.variable))?;
+                // Starhouse's planner settings are the session's own; DataFusion's may reach the
+                // runtime that every session shares (`datafusion.runtime.*`).
+                if !is_starhouse_setting(&set.variable) {
+                    self.check_writable(|| format!("SET {}", set.variable))?;
+                }
                 self.ctx.execute_logical_plan(plan).await?.collect().await?;
                 return Ok(Output::Command("SET".into()));
             }

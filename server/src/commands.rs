@@ -357,10 +357,12 @@ pub(crate) fn command(statement: &SQLStatement) -> Option<Command> {
         SQLStatement::Set(Set::SetTransaction { .. } | Set::SetSessionParam(_)) => Command::Accepted("SET"),
         SQLStatement::Set(Set::SetSessionAuthorization(_) | Set::SetRole { .. }) => Command::Accepted("SET"),
         SQLStatement::ShowVariable { variable } => {
-            let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ");
-            if engine_setting(&name) {
+            // `SHOW a.b` comes as the words `a`, `b`, as `SHOW transaction isolation level` does.
+            let words: Vec<&str> = variable.iter().map(|i| i.value.as_str()).collect();
+            if engine_setting(&words.join(".")) {
                 return None;
             }
+            let name = words.join(" ");
             if name.eq_ignore_ascii_case("all") { Command::ShowAll } else { Command::Show(name) }
         }
         SQLStatement::Reset(reset) => match &reset.reset {
@@ -410,6 +412,7 @@ mod tests {
             Some(Command::Show("transaction isolation level".into()))
         );
         assert_eq!(parse("SET datafusion.execution.batch_size = 10"), None);
+        assert_eq!(parse("SHOW starhouse.join_key_filters"), None);
         assert_eq!(parse("SELECT 1"), None);
     }
 

@@ -67,6 +67,17 @@ async fn the_sqlstate_of_a_wrong_password_is_28p01_and_readers_cannot_write() {
     tokio::spawn(connection);
     let error = reader.batch_execute(comment).await.expect_err("a reader cannot write");
     assert_eq!(error.code().map(|c| c.code()), Some("42501"), "{error}");
+    // Nor change DataFusion's settings, some of which the whole server shares; Starhouse's planner
+    // settings are its session's own.
+    let error = reader.batch_execute("SET datafusion.execution.batch_size = 100").await.expect_err("refused");
+    assert_eq!(error.code().map(|c| c.code()), Some("42501"), "{error}");
+    reader.batch_execute("SET starhouse.join_key_filters = false").await.expect("a planner setting");
+    let shown = reader.simple_query("SHOW starhouse.join_key_filters").await.expect("shown");
+    let value = shown.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(1).map(str::to_string),
+        _ => None,
+    });
+    assert_eq!(value.as_deref(), Some("false"));
 
     let (writer, connection) =
         tokio_postgres::connect(&config("wes", "pw-wes"), tokio_postgres::NoTls).await.expect("wes");
