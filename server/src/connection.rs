@@ -364,6 +364,12 @@ fn field_infos(columns: &[Column]) -> Vec<FieldInfo> {
         .collect()
 }
 
+/// Whether `statement` is a `SHOW` that the engine answers rather than the server.
+fn engine_show(statement: &SQLStatement) -> bool {
+    matches!(statement, SQLStatement::ShowVariable { .. } | SQLStatement::ShowTables { .. })
+        && commands::command(statement).is_none()
+}
+
 /// Statements that end a transaction, which a failed transaction still accepts.
 fn ends_transaction(statement: &Statement) -> bool {
     matches!(
@@ -999,6 +1005,16 @@ impl QueryParser for Handler {
         let planned =
             params::declare(sql_statement.and_then(cursors::declared_query).unwrap_or(statement.clone()), types);
         let (plan, described) = match connection.session.plan_query(&planned).await {
+            // A `SHOW` the engine answers (`SHOW TABLES`, `SHOW starhouse.x`) is no query to plan:
+            // its columns are those of its answer, which reads nothing but settings and the catalog.
+            Ok(None) if sql_statement.is_some_and(engine_show) => {
+                let shown = match connection.session.execute(statement.clone()).await {
+                    Ok(Output::Rows(rows)) => Some(rows.schema()),
+                    Ok(Output::Command(_)) => None,
+                    Err(error) => return Err(PgWireError::UserError(engine_error(&error, sql))),
+                };
+                (None, shown)
+            }
             Ok(plan) => (plan, None),
             Err(error) => match sql_statement.and_then(compat::empty_answer) {
                 Some(schema) => (None, Some(schema)),

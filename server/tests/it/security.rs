@@ -72,12 +72,20 @@ async fn the_sqlstate_of_a_wrong_password_is_28p01_and_readers_cannot_write() {
     let error = reader.batch_execute("SET datafusion.execution.batch_size = 100").await.expect_err("refused");
     assert_eq!(error.code().map(|c| c.code()), Some("42501"), "{error}");
     reader.batch_execute("SET starhouse.join_key_filters = false").await.expect("a planner setting");
+    // In the simple protocol, and in the extended one, where it is described before it runs.
     let shown = reader.simple_query("SHOW starhouse.join_key_filters").await.expect("shown");
     let value = shown.iter().find_map(|m| match m {
         tokio_postgres::SimpleQueryMessage::Row(row) => row.get(1).map(str::to_string),
         _ => None,
     });
     assert_eq!(value.as_deref(), Some("false"));
+    let row = reader.query_one("SHOW starhouse.join_key_filters", &[]).await.expect("described and shown");
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        ("starhouse.join_key_filters".into(), "false".into())
+    );
+    let tables = reader.query("SHOW TABLES", &[]).await.expect("described and shown");
+    assert!(tables.iter().any(|t| t.get::<_, String>(0) == "dim_store"), "{} tables", tables.len());
 
     let (writer, connection) =
         tokio_postgres::connect(&config("wes", "pw-wes"), tokio_postgres::NoTls).await.expect("wes");
